@@ -1,0 +1,55 @@
+#pragma once
+// A stage is one step of a recipe's `stages:` list (surgery, train, prune, qat,
+// calibrate, export, or any plugin's). The runner validates each stage's options
+// against its factory's schema, builds all stages before running the first one,
+// and calls run() in order with a StageContext.
+#include <edgeopt/registry.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace edgeopt {
+
+class GraphModule;
+
+class StageContext {
+ public:
+  virtual ~StageContext() = default;
+
+  // The model as the previous stages left it. A stage that rebuilds the model
+  // (surgery, channel removal) hands the new one to setModel().
+  virtual GraphModule& model() = 0;
+  virtual std::shared_ptr<GraphModule> sharedModel() = 0;
+  virtual void setModel(std::shared_ptr<GraphModule> model) = 0;
+
+  virtual int index() const = 0;                  // position in `stages:` (0-based)
+  virtual const std::string& runDir() const = 0;  // the run directory
+  // A folder for this stage's own files (created on first call).
+  virtual std::string stageDir() = 0;
+  // The recipe's `data:` section (validated), or nullptr when the recipe has none.
+  virtual const Options* dataOptions() const = 0;
+  virtual uint64_t seed() const = 0;
+  virtual bool deterministic() const = 0;
+  virtual int threads() const = 0;
+
+  // Resumable progress for long stages (one call per finished epoch, say).
+  // Saves the current model and `state` (JSON text) atomically; after a crash,
+  // `--resume` restores that model and returns `state` from resumedProgress().
+  virtual void saveProgress(const std::string& state) = 0;
+  virtual std::optional<std::string> resumedProgress() const = 0;
+};
+
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  // Lines for `--dry-run` describing what this stage will do to `model`.
+  // Every Selectors option is resolved by the runner already; add what only
+  // the stage knows (output files, epochs, ...).
+  virtual std::vector<std::string> plan(const GraphModule& model) const { (void)model; return {}; }
+  virtual void run(StageContext& ctx) = 0;
+};
+
+}  // namespace edgeopt

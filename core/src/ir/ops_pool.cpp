@@ -1,0 +1,106 @@
+// Pooling and reductions: max_pool2d, avg_pool2d, adaptive_avg_pool2d, mean.
+#include "ops_common.h"
+
+#include <algorithm>
+
+namespace edgeopt::ir::ops {
+namespace {
+
+// PyTorch's pooling_output_shape, so shape propagation agrees with ATen,
+// ceil_mode's "last window must start inside the input" rule included.
+int64_t pooledSize(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dil, bool ceil) {
+  int64_t span = in + 2 * pad - dil * (k - 1) - 1 + (ceil ? stride - 1 : 0);
+  int64_t out = span / stride + 1;
+  if (ceil && (out - 1) * stride >= in + pad) --out;
+  return out;
+}
+
+struct Window {
+  Ints kernel, stride, padding, dilation;
+  bool ceil_mode;
+};
+
+Window windowOf(const Node& n) {
+  Window w;
+  w.kernel = expand(n, "kernel_size", 2, 1);
+  // PyTorch: stride defaults to the kernel size.
+  w.stride = n.hasAttr("stride") ? expand(n, "stride", 2, 1) : w.kernel;
+  w.padding = expand(n, "padding", 2, 0);
+  w.dilation = expand(n, "dilation", 2, 1);
+  w.ceil_mode = n.getOr<bool>("ceil_mode", false);
+  return w;
+}
+
+std::vector<Shape> poolShape(const Node& n, const std::vector<Shape>& in) {
+  const Shape& x = in[0];
+  check(n, x.size() == 4 || x.size() == 3, "input must be (N)CHW, got " + formatShape(x));
+  Window w = windowOf(n);
+  Shape out = x;
+  size_t h = x.size() - 2;
+  for (size_t i = 0; i < 2; ++i) {
+    out[h + i] = pooledSize(x[h + i], w.kernel[i], w.padding[i], w.stride[i], w.dilation[i], w.ceil_mode);
+    check(n, out[h + i] > 0, "input " + formatShape(x) + " is too small for the window");
+  }
+  return {out};
+}
+
+Tensors maxPoolKernel(const Node& n, const Tensors& in, const ExecContext&) {
+  Window w = windowOf(n);
+  return {at::max_pool2d(in[0], w.kernel, w.stride, w.padding, w.dilation, w.ceil_mode)};
+}
+
+Tensors avgPoolKernel(const Node& n, const Tensors& in, const ExecContext&) {
+  Window w = windowOf(n);
+  return {at::avg_pool2d(in[0], w.kernel, w.stride, w.padding, w.ceil_mode,
+                         n.getOr<bool>("count_include_pad", true))};
+}
+
+std::vector<Shape> adaptiveShape(const Node& n, const std::vector<Shape>& in) {
+  Shape out = in[0];
+  check(n, out.size() >= 2, "input must have spatial dims, got " + formatShape(out));
+  Ints size = expand(n, "output_size", 2, 1);
+  out[out.size() - 2] = size[0];
+  out[out.size() - 1] = size[1];
+  return {out};
+}
+
+Ints meanDims(const Node& n, size_t rank) {
+  Ints dims = n.getOr<Ints>("dim", {});
+  if (dims.empty())
+    for (size_t d = 0; d < rank; ++d) dims.push_back(static_cast<int64_t>(d));
+  for (auto& d : dims) d = normalizeDim(n, d, rank);
+  return dims;
+}
+
+std::vector<Shape> meanShape(const Node& n, const std::vector<Shape>& in) {
+  const Shape& x = in[0];
+  Ints dims = meanDims(n, x.size());
+  bool keep = n.getOr<bool>("keepdim", false);
+  Shape out;
+  for (size_t d = 0; d < x.size(); ++d) {
+    bool reduced = std::find(dims.begin(), dims.end(), static_cast<int64_t>(d)) != dims.end();
+    if (!reduced) out.push_back(x[d]);
+    else if (keep) out.push_back(1);
+  }
+  return {out};
+}
+
+Tensors meanKernel(const Node& n, const Tensors& in, const ExecContext&) {
+  return {at::mean(in[0], meanDims(n, in[0].dim()), n.getOr<bool>("keepdim", false))};
+}
+
+}  // namespace
+
+void registerPoolOps(OpRegistry& r) {
+  r.add({"max_pool2d", 1, 1, maxPoolKernel, poolShape, {}, ChannelBehaviour::Pointwise});
+  r.add({"avg_pool2d", 1, 1, avgPoolKernel, poolShape, {}, ChannelBehaviour::Pointwise});
+  r.add({"adaptive_avg_pool2d", 1, 1,
+         [](const Node& n, const Tensors& in, const ExecContext&) {
+           return Tensors{at::adaptive_avg_pool2d(in[0], expand(n, "output_size", 2, 1))};
+         },
+         adaptiveShape, {}, ChannelBehaviour::Pointwise});
+  // Mean over spatial dims keeps channels aligned; over dim 1 it removes them.
+  r.add({"mean", 1, 1, meanKernel, meanShape, {}, ChannelBehaviour::Reduce});
+}
+
+}  // namespace edgeopt::ir::ops

@@ -1,0 +1,86 @@
+// Ops that move data without arithmetic: cat, flatten, reshape, identity,
+// and dropout (identity outside training).
+#include "ops_common.h"
+
+#include <limits>
+
+namespace edgeopt::ir::ops {
+namespace {
+
+Tensors catKernel(const Node& n, const Tensors& in, const ExecContext&) {
+  return {at::cat(in, n.getOr<int64_t>("dim", 0))};
+}
+
+std::vector<Shape> catShape(const Node& n, const std::vector<Shape>& in) {
+  Shape out = in[0];
+  int64_t dim = normalizeDim(n, n.getOr<int64_t>("dim", 0), out.size());
+  for (size_t i = 1; i < in.size(); ++i) {
+    check(n, in[i].size() == out.size(), "inputs have different ranks");
+    for (size_t d = 0; d < out.size(); ++d)
+      if (static_cast<int64_t>(d) != dim)
+        check(n, in[i][d] == out[d], "input " + std::to_string(i) + " " + formatShape(in[i]) +
+                                         " does not match " + formatShape(in[0]) + " outside dim " +
+                                         std::to_string(dim));
+    out[dim] += in[i][dim];
+  }
+  return {out};
+}
+
+// torch.flatten's defaults (start_dim 0); nn.Flatten's start_dim 1 is set by the builder.
+std::vector<Shape> flattenShape(const Node& n, const std::vector<Shape>& in) {
+  const Shape& x = in[0];
+  if (x.empty()) return {Shape{1}};
+  int64_t start = normalizeDim(n, n.getOr<int64_t>("start_dim", 0), x.size());
+  int64_t end = normalizeDim(n, n.getOr<int64_t>("end_dim", -1), x.size());
+  check(n, start <= end, "start_dim must not come after end_dim");
+  Shape out(x.begin(), x.begin() + start);
+  int64_t merged = 1;
+  for (int64_t d = start; d <= end; ++d) merged *= x[d];
+  out.push_back(merged);
+  out.insert(out.end(), x.begin() + end + 1, x.end());
+  return {out};
+}
+
+std::vector<Shape> reshapeShape(const Node& n, const std::vector<Shape>& in) {
+  Shape out = n.get<Ints>("shape");
+  int64_t total = numel(in[0]), known = 1, infer = -1;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i] == -1) {
+      check(n, infer < 0, "only one dimension can be -1");
+      infer = static_cast<int64_t>(i);
+    } else {
+      known *= out[i];
+    }
+  }
+  if (infer >= 0) {
+    check(n, known > 0 && total % known == 0, "cannot infer -1 in " + formatShape(out));
+    out[infer] = total / known;
+  }
+  check(n, numel(out) == total, "cannot reshape " + formatShape(in[0]) + " to " + formatShape(out));
+  return {out};
+}
+
+}  // namespace
+
+void registerShapeOps(OpRegistry& r) {
+  r.add({"cat", 1, std::numeric_limits<size_t>::max(), catKernel, catShape, {}, ChannelBehaviour::Concat});
+  r.add({"flatten", 1, 1,
+         [](const Node& n, const Tensors& in, const ExecContext&) {
+           return Tensors{at::flatten(in[0], n.getOr<int64_t>("start_dim", 0), n.getOr<int64_t>("end_dim", -1))};
+         },
+         flattenShape, {}, ChannelBehaviour::Reshape});
+  r.add({"reshape", 1, 1,
+         [](const Node& n, const Tensors& in, const ExecContext&) {
+           return Tensors{at::reshape(in[0], n.get<Ints>("shape"))};
+         },
+         reshapeShape, {}, ChannelBehaviour::Reshape});
+  r.add({"identity", 1, 1, [](const Node&, const Tensors& in, const ExecContext&) { return Tensors{in[0]}; },
+         sameAsFirstInput, {}, ChannelBehaviour::Pointwise});
+  r.add({"dropout", 1, 1,
+         [](const Node& n, const Tensors& in, const ExecContext& ctx) {
+           return Tensors{at::dropout(in[0], n.getOr<double>("p", 0.5), ctx.training)};
+         },
+         sameAsFirstInput, {}, ChannelBehaviour::Pointwise});
+}
+
+}  // namespace edgeopt::ir::ops

@@ -1,0 +1,56 @@
+#include <edgeopt/error.h>
+#include <edgeopt/graph_module.h>
+#include <edgeopt/ir/op_registry.h>
+#include <edgeopt/ir/shape_prop.h>
+
+namespace edgeopt::ir {
+
+void propagateShapes(Graph& graph, const std::vector<Shape>& input_shapes, const ParamShapeLookup& param_shape) {
+  size_t next_input = 0;
+  auto inputs = graph.inputs();
+  if (inputs.size() != input_shapes.size())
+    throw RuntimeFailure("shape propagation: the graph takes " + std::to_string(inputs.size()) +
+                         " input(s), got " + std::to_string(input_shapes.size()) + " shape(s)");
+  for (Node* n : graph.nodes()) {
+    try {
+      switch (n->opcode()) {
+        case Opcode::Input: n->output()->setShape(input_shapes[next_input++]); break;
+        case Opcode::Param: n->output()->setShape(param_shape(n->target())); break;
+        case Opcode::Output: break;
+        case Opcode::Call: {
+          const OpDef& op = OpRegistry::instance().get(n->target());
+          std::vector<Shape> in;
+          int64_t params = 0;
+          for (Value* v : n->inputs()) {
+            if (!v->shape()) throw RuntimeFailure("input %" + v->displayName() + " has no shape");
+            in.push_back(*v->shape());
+            if (v->producer()->opcode() == Opcode::Param) {
+              int64_t count = 1;
+              for (int64_t d : *v->shape()) count *= d;
+              params += count;
+            }
+          }
+          std::vector<Shape> out = op.shape(*n, in);
+          if (out.size() != n->numOutputs())
+            throw RuntimeFailure("shape function gave " + std::to_string(out.size()) + " shapes for " +
+                                 std::to_string(n->numOutputs()) + " outputs");
+          for (size_t i = 0; i < out.size(); ++i) n->output(i)->setShape(out[i]);
+          n->meta()["macs"] = op.macs ? op.macs(*n, in, out) : int64_t{0};
+          n->meta()["params"] = params;
+          break;
+        }
+      }
+    } catch (const std::exception& e) {
+      throw RuntimeFailure("shape propagation failed at " + n->format() + ":\n" + e.what());
+    }
+  }
+}
+
+void propagateShapes(GraphModule& module, const std::vector<Shape>& input_shapes) {
+  propagateShapes(module.graph(), input_shapes, [&](const std::string& name) {
+    const at::Tensor& t = module.tensor(name);
+    return Shape(t.sizes().begin(), t.sizes().end());
+  });
+}
+
+}  // namespace edgeopt::ir

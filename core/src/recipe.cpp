@@ -1,0 +1,227 @@
+#include <edgeopt/recipe.h>
+#include <edgeopt/stage.h>
+
+#include "text_util.h"
+
+#include <filesystem>
+#include <regex>
+
+namespace fs = std::filesystem;
+
+namespace edgeopt {
+namespace {
+
+
+OptionSchema topLevelSchema() {
+  OptionSchema s;
+  s.add("version", OptionType::Int).required().range(kRecipeVersion, kRecipeVersion).help("recipe format version, 1");
+  s.add("name", OptionType::String).required().help("run name, used for the run directory");
+  s.add("seed", OptionType::Int).defaultValue(int64_t{0}).atLeast(0).help("random seed");
+  s.add("deterministic", OptionType::Bool).defaultValue(false).help("use deterministic algorithms only");
+  s.add("threads", OptionType::Int).defaultValue(int64_t{0}).range(0, 4096).help("intra-op threads, 0 = all cores");
+  s.add("vars", OptionType::Map).help("values for ${vars.NAME}");
+  s.add("plugins", OptionType::StringList).help("plugin libraries to load, relative to the recipe");
+  s.add("model", OptionType::Map).required().help("model source and its options");
+  s.add("data", OptionType::Map).help("dataset and its options");
+  s.add("output", OptionType::Map).help("output settings (root)");
+  return s;
+}
+
+void relocate(ConfigNode& n, const SourceLocation& loc) {
+  n.setLocation(loc);
+  for (auto& item : n.items()) relocate(item, loc);
+  for (auto& e : n.entries()) {
+    e.key_location = loc;
+    relocate(e.value, loc);
+  }
+}
+
+std::vector<std::string> splitPath(const std::string& path) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (true) {
+    size_t dot = path.find('.', start);
+    parts.push_back(path.substr(start, dot - start));
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return parts;
+}
+
+bool isIndex(const std::string& s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+// ${vars.NAME}: a scalar that is exactly one reference takes the variable's
+// value (which may be a list or map); references inside longer text are
+// replaced by the variable's text.
+const std::regex kVarRef(R"(\$\{vars\.([A-Za-z_][A-Za-z0-9_]*)\})");
+
+void substitute(ConfigNode& n, const ConfigNode* vars, const std::string& key) {
+  if (n.isScalar() && n.value().find("${") != std::string::npos) {
+    const std::string text = n.value();
+    std::smatch m;
+    auto lookup = [&](const std::string& name) -> const ConfigNode& {
+      const ConfigNode* v = vars ? vars->find(name) : nullptr;
+      if (!v) {
+        std::vector<std::string> known;
+        if (vars)
+          for (const auto& e : vars->entries()) known.push_back(e.key);
+        throw RecipeError(n.location(), key,
+                          "undefined variable '" + name + "'" + didYouMean(name, known) +
+                              " (define it under vars:, or --set vars." + name + "=...)");
+      }
+      return *v;
+    };
+    if (std::regex_match(text, m, kVarRef)) {
+      n = lookup(m[1].str());
+      return;
+    }
+    std::string out;
+    auto begin = text.cbegin();
+    while (std::regex_search(begin, text.cend(), m, kVarRef)) {
+      const ConfigNode& v = lookup(m[1].str());
+      if (!v.isScalar())
+        throw RecipeError(n.location(), key, "variable '" + m[1].str() + "' is " + v.describe() +
+                                                 " and can't be part of a longer text");
+      out += std::string(begin, m[0].first) + v.value();
+      begin = m[0].second;
+    }
+    out += std::string(begin, text.cend());
+    if (out.find("${") != std::string::npos)
+      throw RecipeError(n.location(), key, "malformed substitution in \"" + text + "\" (write ${vars.NAME})");
+    n.setValue(out);
+    return;
+  }
+  for (size_t i = 0; i < n.items().size(); ++i) substitute(n.items()[i], vars, joinKey(key, std::to_string(i)));
+  for (auto& e : n.entries()) substitute(e.value, vars, joinKey(key, e.key));
+}
+
+// The component's name key ("source", "dataset", "kind") must name a
+// registered factory; its other keys are validated against that factory.
+template <class T>
+ComponentConfig validateComponent(const ConfigNode& node, const std::string& key, const std::string& name_key,
+                                  const Registry<T>& registry, const Recipe& recipe) {
+  const char* what = toString(KindOf<T>::value);
+  if (!node.isMap()) throw RecipeError(node.location(), key, "expected a map, got " + node.describe());
+  const ConfigNode* name = node.find(name_key);
+  if (!name)
+    throw RecipeError(node.location(), key, "missing required key '" + name_key + "' (which " + what +
+                                                ": " + join(registry.names(), ", ") + ")");
+  if (!name->isScalar())
+    throw RecipeError(name->location(), joinKey(key, name_key), "expected a name, got " + name->describe());
+  const auto* entry = registry.find(name->value());
+  if (!entry)
+    throw RecipeError(name->location(), joinKey(key, name_key),
+                      std::string("unknown ") + what + " '" + name->value() + "'" +
+                          didYouMean(name->value(), registry.names()) + " (available: " +
+                          join(registry.names(), ", ") + "; a plugin may provide it: add it under plugins:)");
+  ComponentConfig c;
+  c.kind = name->value();
+  c.key = key;
+  c.location = node.location();
+  c.provider = entry->provider;
+  c.options = entry->factory.options.validate(node, key, {name_key}, recipe.dir);
+  return c;
+}
+
+}  // namespace
+
+void applyOverride(ConfigNode& doc, const std::string& assignment) {
+  const SourceLocation origin{"--set " + assignment, 0, 0};
+  const size_t eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw RecipeError(origin, "", "expected PATH=VALUE, such as stages.1.epochs=3");
+  const std::string path = assignment.substr(0, eq);
+  ConfigNode value = ConfigNode::parse(assignment.substr(eq + 1), origin.file);
+  relocate(value, origin);
+
+  ConfigNode* cur = &doc;
+  std::string key;
+  const auto parts = splitPath(path);
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const std::string& part = parts[i];
+    const bool last = i + 1 == parts.size();
+    if (part.empty()) throw RecipeError(origin, path, "empty path segment");
+    key = joinKey(key, part);
+    if (cur->isSequence()) {
+      if (!isIndex(part))
+        throw RecipeError(origin, key, "is a list; index it with a number (0.." +
+                                           std::to_string(cur->items().size()) + ")");
+      size_t index = std::stoul(part);
+      if (index >= cur->items().size())
+        throw RecipeError(origin, key, "index out of range: the list has " +
+                                           std::to_string(cur->items().size()) + " entries");
+      if (last) cur->items()[index] = value;
+      else cur = &cur->items()[index];
+    } else {
+      if (!cur->isMap() && !cur->isNull())
+        throw RecipeError(origin, key, "can't set a key inside " + cur->describe());
+      ConfigNode* next = cur->find(part);
+      if (last) cur->set(part, value, origin);
+      else cur = next ? next : &cur->set(part, ConfigNode::map(origin), origin);
+    }
+  }
+}
+
+Recipe loadRecipeDocument(const std::string& path, const std::vector<std::string>& sets) {
+  Recipe r;
+  r.path = path;
+  r.dir = fs::path(path).parent_path().string();
+  if (r.dir.empty()) r.dir = ".";
+  r.document = ConfigNode::loadFile(path);
+  if (r.document.isNull()) throw RecipeError({path, 0, 0}, "", "the recipe is empty");
+  if (!r.document.isMap())
+    throw RecipeError(r.document.location(), "", "a recipe is a map of keys (version, name, model, stages, ...)");
+  for (const auto& s : sets) applyOverride(r.document, s);
+
+  // Variables may use each other's values only through the document, so vars
+  // are substituted first, on their own.
+  if (ConfigNode* vars = r.document.find("vars")) {
+    ConfigNode copy = *vars;
+    substitute(copy, vars, "vars");
+    *vars = copy;
+  }
+  substitute(r.document, r.document.find("vars"), "");
+
+  const Options top = topLevelSchema().validate(r.document, "", {"stages"}, r.dir);
+  r.version = static_cast<int>(top.get<int64_t>("version"));
+  r.name = top.get<std::string>("name");
+  if (r.name.empty() || r.name.find('/') != std::string::npos)
+    top.fail("name", "must be a non-empty name without '/' (it names the run directory)");
+  r.seed = static_cast<uint64_t>(top.get<int64_t>("seed"));
+  r.deterministic = top.get<bool>("deterministic");
+  r.threads = static_cast<int>(top.get<int64_t>("threads"));
+  if (top.has("plugins")) {
+    const auto& list = top.get<std::vector<std::string>>("plugins");
+    const ConfigNode* node = r.document.find("plugins");
+    for (size_t i = 0; i < list.size(); ++i) {
+      fs::path p(list[i]);
+      if (p.is_relative()) p = fs::path(r.dir) / p;
+      const SourceLocation& loc = node->isSequence() ? node->items()[i].location() : node->location();
+      r.plugins.emplace_back(p.lexically_normal().string(), loc);
+    }
+  }
+  if (top.has("output")) {
+    OptionSchema output;
+    output.add("root", OptionType::String).defaultValue(std::string("runs")).help("folder for run directories");
+    r.output_root = output.validate(top.get<ConfigNode>("output"), "output").get<std::string>("root");
+  }
+  const ConfigNode* stages = r.document.find("stages");
+  if (!stages) throw RecipeError(r.document.location(), "", "missing required key 'stages' (a list of stages)");
+  if (!stages->isSequence() || stages->items().empty())
+    throw RecipeError(stages->location(), "stages", "expected a non-empty list of stages, got " + stages->describe());
+  return r;
+}
+
+void validateComponents(Recipe& r, const Registries& registries) {
+  r.model = validateComponent(*r.document.find("model"), "model", "source", registries.of<ModelSource>(), r);
+  if (const ConfigNode* data = r.document.find("data"))
+    r.data = validateComponent(*data, "data", "dataset", registries.of<Dataset>(), r);
+  const auto& items = r.document.find("stages")->items();
+  r.stages.clear();
+  for (size_t i = 0; i < items.size(); ++i)
+    r.stages.push_back(validateComponent(items[i], "stages." + std::to_string(i), "kind", registries.of<Stage>(), r));
+}
+
+}  // namespace edgeopt

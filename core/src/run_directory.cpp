@@ -1,0 +1,148 @@
+#include "run_directory.h"
+
+#include <edgeopt/fileutil.h>
+#include <edgeopt/plugin.h>
+#include <edgeopt/version.h>
+#include <edgeopt_git_commit.h>
+
+#include <torch/version.h>
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace edgeopt {
+namespace {
+
+std::string timestamp(const char* format) {
+  std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, format, &tm);
+  return buf;
+}
+
+std::string cpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) {
+      auto colon = line.find(':');
+      return colon == std::string::npos ? line : line.substr(colon + 2);
+    }
+  return "unknown";
+}
+
+json hostInfo() {
+  utsname u{};
+  ::uname(&u);
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  return {{"hostname", host},
+          {"os", std::string(u.sysname) + " " + u.release},
+          {"arch", u.machine},
+          {"cpu", cpuModel()},
+          {"cores", std::thread::hardware_concurrency()}};
+}
+
+}  // namespace
+
+RunDirectory RunDirectory::create(const Recipe& recipe, const std::string& explicit_dir) {
+  std::error_code ec;
+  if (!explicit_dir.empty()) {
+    if (fs::exists(explicit_dir, ec) && !(fs::is_directory(explicit_dir, ec) && fs::is_empty(explicit_dir, ec)))
+      throw UsageError("--output " + explicit_dir +
+                       ": already exists and is not empty; use --resume to continue that run, or choose a new folder");
+    fs::create_directories(explicit_dir, ec);
+    if (ec) throw UsageError("--output " + explicit_dir + ": cannot create it: " + ec.message());
+    return RunDirectory(explicit_dir);
+  }
+  const std::string base = (fs::path(recipe.output_root) / (recipe.name + "-" + timestamp("%Y%m%d-%H%M%S"))).string();
+  std::string dir = base;
+  for (int n = 2; fs::exists(dir, ec); ++n) dir = base + "-" + std::to_string(n);
+  fs::create_directories(dir, ec);
+  if (ec) throw RuntimeFailure("cannot create the run directory " + dir + ": " + ec.message());
+  return RunDirectory(dir);
+}
+
+RunDirectory RunDirectory::open(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw UsageError("--resume " + dir + ": no such run directory");
+  RunDirectory run(dir);
+  if (!fs::exists(run.recipeFile(), ec) || !fs::exists(run.file("state.json"), ec))
+    throw UsageError("--resume " + dir + ": not a run directory (recipe.yaml or state.json missing)");
+  return run;
+}
+
+std::string RunDirectory::file(const std::string& relative) const { return (fs::path(path_) / relative).string(); }
+
+std::string RunDirectory::stageCheckpoint(int index, const std::string& kind) const {
+  return file("checkpoints/stage-" + std::to_string(index) + "-" + kind + ".edgeopt");
+}
+
+std::string RunDirectory::progressCheckpointName(int index) const {
+  return "checkpoints/progress-stage-" + std::to_string(index) + ".edgeopt";
+}
+
+void RunDirectory::writeRecipe(const Recipe& recipe) const {
+  atomicWrite(recipeFile(), "# Resolved from " + recipe.path + " (after --set and ${vars}).\n" +
+                                recipe.document.toYaml());
+}
+
+void RunDirectory::writeManifest(const Recipe& recipe, const PluginHost& host,
+                                 const std::string& command_line) const {
+  json plugins = json::array();
+  for (const auto& p : host.plugins()) {
+    json provides = json::array();
+    for (const auto& [kind, name] : p.provides) provides.push_back(std::string(toString(kind)) + ":" + name);
+    plugins.push_back({{"name", p.name}, {"version", p.version}, {"api_version", p.api_version},
+                       {"path", p.path}, {"sha256", p.sha256}, {"provides", provides}});
+  }
+  json manifest = {
+      {"edgeopt", {{"version", EDGEOPT_VERSION}, {"git_commit", EDGEOPT_GIT_COMMIT},
+                   {"plugin_api_version", EDGEOPT_PLUGIN_API_VERSION}}},
+      {"libtorch", {{"version", TORCH_VERSION}}},
+      {"recipe", {{"path", recipe.path}, {"name", recipe.name}, {"sha256", sha256File(recipe.path)}}},
+      {"command_line", command_line},
+      {"seed", recipe.seed},
+      {"deterministic", recipe.deterministic},
+      {"threads", recipe.threads},
+      {"plugins", plugins},
+      {"host", hostInfo()},
+      {"started_at", timestamp("%Y-%m-%dT%H:%M:%S%z")},
+  };
+  atomicWrite(file("manifest.json"), manifest.dump(2) + "\n");
+}
+
+ResumeState RunDirectory::readState() const {
+  ResumeState state;
+  try {
+    json j = json::parse(readFile(file("state.json")));
+    state.completed_stages = j.at("completed_stages").get<int>();
+    if (j.contains("progress")) {
+      state.progress_state = j["progress"].at("state").get<std::string>();
+      state.progress_checkpoint = j["progress"].at("checkpoint").get<std::string>();
+    }
+  } catch (const json::exception& e) {
+    throw InputError(file("state.json") + ": malformed (" + e.what() + ")");
+  }
+  return state;
+}
+
+void RunDirectory::writeState(const ResumeState& state) const {
+  json j = {{"completed_stages", state.completed_stages}};
+  if (state.progress_state)
+    j["progress"] = {{"state", *state.progress_state}, {"checkpoint", state.progress_checkpoint}};
+  atomicWrite(file("state.json"), j.dump(2) + "\n");
+}
+
+}  // namespace edgeopt

@@ -1,0 +1,45 @@
+#pragma once
+// The files of one run directory (see runner.h): creation, manifest, and the
+// resume state. Private to the core.
+#include <edgeopt/plugin_host.h>
+#include <edgeopt/recipe.h>
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+
+namespace edgeopt {
+
+struct ResumeState {
+  int completed_stages = 0;
+  // In-stage progress of stage `completed_stages`, if it saved any.
+  std::optional<std::string> progress_state;
+  std::string progress_checkpoint;  // relative to the run directory
+};
+
+class RunDirectory {
+ public:
+  // A new directory: `explicit_dir` if given (must not exist or be empty),
+  // else <root>/<name>-<YYYYmmdd-HHMMSS>[-N].
+  static RunDirectory create(const Recipe& recipe, const std::string& explicit_dir);
+  // An existing run directory to resume; UsageError if it isn't one.
+  static RunDirectory open(const std::string& dir);
+
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& relative) const;
+  std::string recipeFile() const { return file("recipe.yaml"); }
+  std::string stageCheckpoint(int index, const std::string& kind) const;
+  std::string progressCheckpointName(int index) const;
+
+  void writeRecipe(const Recipe& recipe) const;
+  void writeManifest(const Recipe& recipe, const PluginHost& host, const std::string& command_line) const;
+  ResumeState readState() const;
+  void writeState(const ResumeState& state) const;
+
+ private:
+  explicit RunDirectory(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+}  // namespace edgeopt

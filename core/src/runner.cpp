@@ -1,0 +1,235 @@
+#include <edgeopt/graph_module.h>
+#include <edgeopt/model_source.h>
+#include <edgeopt/runner.h>
+#include <edgeopt/runtime.h>
+#include <edgeopt/selector.h>
+#include <edgeopt/stage.h>
+
+#include "run_directory.h"
+#include "text_util.h"
+
+#include <c10/util/Exception.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+namespace fs = std::filesystem;
+
+namespace edgeopt {
+namespace {
+
+std::string describeModel(const GraphModule& model) {
+  int64_t params = 0;
+  for (const auto& [name, t] : model.namedParameters()) params += t.numel();
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.3f M params", params / 1e6);
+  return buf;
+}
+
+struct BuiltStage {
+  const ComponentConfig* config;
+  std::unique_ptr<Stage> stage;
+};
+
+// Runs `fn`; any failure becomes an error that names the recipe step it came
+// from, keeping the failure's own exit code (MLIR-style note at the step).
+template <class Fn>
+void atStep(const ComponentConfig& c, const std::string& what, Fn&& fn) {
+  const std::string where = c.location.str() + ": " + c.key + ": " + what + " '" + c.kind + "' (plugin " +
+                            c.provider + ") failed: ";
+  try {
+    fn();
+  } catch (const RecipeError&) {
+    throw;  // already points at the recipe
+  } catch (const Error& e) {
+    throw Error(e.code(), where + e.what());
+  } catch (const c10::Error& e) {
+    throw RuntimeFailure(where + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw RuntimeFailure(where + e.what());
+  } catch (...) {
+    throw RuntimeFailure(where + "unknown exception");
+  }
+}
+
+class RunStageContext : public StageContext {
+ public:
+  RunStageContext(const Recipe& recipe, const RunDirectory& dir, std::shared_ptr<GraphModule>& model,
+                  ResumeState& state, int index)
+      : recipe_(recipe), dir_(dir), model_(model), state_(state), index_(index) {}
+
+  GraphModule& model() override { return *model_; }
+  std::shared_ptr<GraphModule> sharedModel() override { return model_; }
+  void setModel(std::shared_ptr<GraphModule> m) override {
+    if (!m) throw RuntimeFailure("setModel: the stage handed over no model");
+    model_ = std::move(m);
+  }
+  int index() const override { return index_; }
+  const std::string& runDir() const override { return dir_.path(); }
+  std::string stageDir() override {
+    const auto& c = recipe_.stages[static_cast<size_t>(index_)];
+    std::string d = dir_.file("stages/" + std::to_string(index_) + "-" + c.kind);
+    fs::create_directories(d);
+    return d;
+  }
+  const Options* dataOptions() const override { return recipe_.data ? &recipe_.data->options : nullptr; }
+  uint64_t seed() const override { return recipe_.seed; }
+  bool deterministic() const override { return recipe_.deterministic; }
+  int threads() const override { return effectiveThreads(recipe_.threads); }
+
+  void saveProgress(const std::string& state) override {
+    const std::string name = dir_.progressCheckpointName(index_);
+    model_->save(dir_.file(name));
+    state_.progress_state = state;
+    state_.progress_checkpoint = name;
+    dir_.writeState(state_);
+  }
+  std::optional<std::string> resumedProgress() const override { return resumed_; }
+  void setResumed(std::optional<std::string> s) { resumed_ = std::move(s); }
+
+ private:
+  const Recipe& recipe_;
+  const RunDirectory& dir_;
+  std::shared_ptr<GraphModule>& model_;
+  ResumeState& state_;
+  int index_;
+  std::optional<std::string> resumed_;
+};
+
+}  // namespace
+
+struct Runner::Impl {
+  PluginHost& host;
+  RunRequest request;
+  Recipe recipe;
+  std::shared_ptr<GraphModule> model;
+  std::vector<BuiltStage> stages;
+
+  // Everything that can fail on bad input, before any file is written.
+  void prepare(bool build_model) {
+    const std::string path = request.resume_dir.empty() ? request.recipe_path
+                                                        : RunDirectory::open(request.resume_dir).recipeFile();
+    recipe = loadRecipeDocument(path, request.sets);
+    for (const auto& [plugin, loc] : recipe.plugins) {
+      try {
+        host.load(plugin);
+      } catch (const PluginError& e) {
+        throw PluginError(loc.str() + ": plugins: " + e.what());
+      }
+    }
+    validateComponents(recipe, host.registriesInUse());
+    configureRuntime(recipe.threads, recipe.seed, recipe.deterministic);
+    for (const auto& c : recipe.stages) {
+      const auto* entry = host.registriesInUse().of<Stage>().find(c.kind);
+      BuiltStage built{&c, nullptr};
+      atStep(c, "creating stage", [&] { built.stage = entry->factory.create(c.options); });
+      if (!built.stage) throw PluginError(c.key + ": stage '" + c.kind + "' (plugin " + c.provider + ") created nothing");
+      stages.push_back(std::move(built));
+    }
+    if (build_model) model = loadModel();
+  }
+
+  std::shared_ptr<GraphModule> loadModel() {
+    const auto& c = recipe.model;
+    std::shared_ptr<GraphModule> m;
+    atStep(c, "model source", [&] {
+      auto source = host.registriesInUse().of<ModelSource>().find(c.kind)->factory.create(c.options);
+      m = source ? source->load() : nullptr;
+      if (!m) throw RuntimeFailure("returned no model");
+    });
+    return m;
+  }
+
+  // Resolves every Selectors option of every stage against `m`.
+  std::vector<std::string> resolveAll(const ComponentConfig& c, const GraphModule& m) const {
+    std::vector<std::string> lines;
+    const auto& schema = host.registriesInUse().of<Stage>().find(c.kind)->factory.options;
+    for (const auto& spec : schema.specs()) {
+      if (spec.type() != OptionType::Selectors || !c.options.has(spec.name())) continue;
+      auto nodes = resolveSelectors(m.graph(), c.options, spec.name());
+      std::vector<std::string> names;
+      for (size_t i = 0; i < nodes.size() && i < 3; ++i) names.push_back(nodes[i]->name());
+      lines.push_back(spec.name() + ": " + std::to_string(nodes.size()) + " layers (" + join(names, ", ") +
+                      (nodes.size() > 3 ? ", ..." : "") + ")");
+    }
+    return lines;
+  }
+};
+
+Runner::Runner(PluginHost& host, RunRequest request) : impl_(new Impl{host, std::move(request), {}, {}, {}}) {}
+Runner::~Runner() = default;
+
+void Runner::dryRun(std::ostream& out) {
+  Impl& I = *impl_;
+  I.prepare(/*build_model=*/true);
+  const Recipe& r = I.recipe;
+  out << "recipe " << r.path << ": " << r.name << " (seed " << r.seed << ", threads "
+      << effectiveThreads(r.threads) << ", deterministic " << (r.deterministic ? "yes" : "no") << ")\n";
+  out << "plugins:";
+  for (const auto& p : I.host.plugins()) out << " " << p.name << "-" << p.version;
+  out << "\nmodel: " << r.model.kind << " (plugin " << r.model.provider << "): " << describeModel(*I.model) << "\n";
+  if (r.data) out << "data: " << r.data->kind << " (plugin " << r.data->provider << ")\n";
+  out << "stages:\n";
+  for (size_t i = 0; i < I.stages.size(); ++i) {
+    const auto& c = *I.stages[i].config;
+    out << "  " << i << ". " << c.kind << " (plugin " << c.provider << ", " << c.location.str() << ")\n";
+    std::vector<std::string> lines;
+    atStep(c, "planning stage", [&] {
+      lines = I.resolveAll(c, *I.model);
+      for (auto& l : I.stages[i].stage->plan(*I.model)) lines.push_back(l);
+    });
+    for (const auto& l : lines) out << "       " << l << "\n";
+  }
+  out << "dry run: recipe valid, nothing written\n";
+}
+
+std::string Runner::run() {
+  Impl& I = *impl_;
+  const bool resuming = !I.request.resume_dir.empty();
+  I.prepare(/*build_model=*/!resuming);
+  const Recipe& r = I.recipe;
+  RunDirectory dir = resuming ? RunDirectory::open(I.request.resume_dir)
+                              : RunDirectory::create(r, I.request.output_dir);
+  auto file_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(dir.file("log.txt"));
+  spdlog::default_logger()->sinks().push_back(file_sink);
+
+  ResumeState state;
+  if (resuming) {
+    state = dir.readState();
+    if (state.completed_stages > static_cast<int>(I.stages.size()))
+      throw InputError(dir.file("state.json") + ": records more stages than the recipe has");
+    std::string checkpoint;
+    if (state.progress_state) checkpoint = dir.file(state.progress_checkpoint);
+    else if (state.completed_stages > 0)
+      checkpoint = dir.stageCheckpoint(state.completed_stages - 1, r.stages[state.completed_stages - 1].kind);
+    I.model = checkpoint.empty() ? I.loadModel() : GraphModule::load(checkpoint);
+    spdlog::info("resuming {} after stage {} of {}{}", dir.path(), state.completed_stages, I.stages.size(),
+                 state.progress_state ? " (with in-stage progress)" : "");
+  } else {
+    dir.writeRecipe(r);
+    dir.writeManifest(r, I.host, I.request.command_line);
+    dir.writeState(state);
+    spdlog::info("run directory {}", dir.path());
+  }
+  for (size_t i = state.completed_stages; i < I.stages.size(); ++i) {
+    const auto& c = *I.stages[i].config;
+    atStep(c, "planning stage", [&] { I.resolveAll(c, *I.model); });
+    spdlog::info("stage {}/{}: {} (plugin {})", i + 1, I.stages.size(), c.kind, c.provider);
+    RunStageContext ctx(r, dir, I.model, state, static_cast<int>(i));
+    ctx.setResumed(state.progress_state);
+    atStep(c, "stage", [&] { I.stages[i].stage->run(ctx); });
+    I.model->save(dir.stageCheckpoint(static_cast<int>(i), c.kind));
+    state.completed_stages = static_cast<int>(i) + 1;
+    state.progress_state.reset();
+    state.progress_checkpoint.clear();
+    dir.writeState(state);
+  }
+  spdlog::info("finished: {}", dir.path());
+  spdlog::default_logger()->flush();
+  auto& sinks = spdlog::default_logger()->sinks();
+  sinks.erase(std::remove(sinks.begin(), sinks.end(), file_sink), sinks.end());
+  return dir.path();
+}
+
+}  // namespace edgeopt

@@ -1,0 +1,40 @@
+#include <edgeopt/plugin.h>
+#include <edgeopt/runtime.h>
+#include <edgeopt/version.h>
+#include <edgeopt_git_commit.h>
+
+#include <torch/version.h>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <malloc.h>
+
+#include <cstdio>
+#include <thread>
+
+namespace edgeopt {
+
+void tuneMalloc() {
+  mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
+
+int effectiveThreads(int requested) {
+  if (requested > 0) return requested;
+  unsigned cores = std::thread::hardware_concurrency();
+  return cores ? static_cast<int>(cores) : 1;
+}
+
+void configureRuntime(int threads, uint64_t seed, bool deterministic) {
+  at::set_num_threads(effectiveThreads(threads));
+  at::manual_seed(seed);
+  at::globalContext().setDeterministicAlgorithms(deterministic, /*warn_only=*/false);
+}
+
+std::string versionText() {
+  return std::string("edgeopt-run ") + EDGEOPT_VERSION + " (git " + EDGEOPT_GIT_COMMIT + "), LibTorch " +
+         TORCH_VERSION + ", plugin API " + std::to_string(EDGEOPT_PLUGIN_API_VERSION);
+}
+
+}  // namespace edgeopt

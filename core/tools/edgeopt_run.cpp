@@ -1,0 +1,101 @@
+// edgeopt-run: runs an EdgeOpt recipe. Exit codes: see ExitCode in error.h
+// and README.md.
+#include <edgeopt/error.h>
+#include <edgeopt/plugin.h>
+#include <edgeopt/plugin_host.h>
+#include <edgeopt/runner.h>
+#include <edgeopt/runtime.h>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+namespace {
+
+void listPlugins(const edgeopt::PluginHost& host) {
+  for (const auto& p : host.plugins()) {
+    std::cout << p.name << " " << p.version << " (plugin API " << p.api_version << ") " << p.path << "\n";
+    if (!p.description.empty()) std::cout << "  " << p.description << "\n";
+    for (const auto& [kind, name] : p.provides) std::cout << "  " << edgeopt::toString(kind) << ": " << name << "\n";
+  }
+}
+
+int fail(edgeopt::ExitCode code, const std::string& message) {
+  spdlog::default_logger()->flush();
+  std::cerr << "error: " << message << std::endl;
+  return static_cast<int>(code);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  edgeopt::tuneMalloc();
+  auto logger = std::make_shared<spdlog::logger>("edgeopt", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  logger->set_pattern("[%H:%M:%S] %^%l%$ %v");
+  spdlog::set_default_logger(logger);
+
+  CLI::App app{"edgeopt-run: run an EdgeOpt recipe (model surgery, pruning, quantization, export)"};
+  edgeopt::RunRequest request;
+  bool dry_run = false, list_plugins = false, show_version = false;
+  int64_t seed = -1;
+  int threads = -1;
+  std::string log_level = "info";
+  app.add_option("recipe", request.recipe_path, "recipe file (YAML)");
+  app.add_flag("--version", show_version, "print versions and exit");
+  app.add_flag("--list-plugins", list_plugins, "print the loaded plugins and what each provides");
+  app.add_flag("--dry-run", dry_run, "validate the recipe, resolve layer selectors, print the plan; write nothing");
+  app.add_option("--set", request.sets, "override a recipe value: PATH=VALUE (stages.1.epochs=3, vars.lr=0.1)")
+      ->type_name("PATH=VALUE");
+  app.add_option("-o,--output", request.output_dir, "run directory to create (default runs/<name>-<time>)");
+  app.add_option("--resume", request.resume_dir, "continue the run in RUN_DIR after its last finished step")
+      ->type_name("RUN_DIR");
+  app.add_option("--threads", threads, "intra-op threads (overrides the recipe; 0 = all cores)")
+      ->check(CLI::Range(0, 4096));
+  app.add_option("--seed", seed, "random seed (overrides the recipe)")->check(CLI::NonNegativeNumber);
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return fail(edgeopt::ExitCode::Usage, std::string(e.what()) + " (see edgeopt-run --help)");
+  }
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  for (int i = 0; i < argc; ++i) request.command_line += (i ? " " : "") + std::string(argv[i]);
+
+  try {
+    if (show_version) {
+      std::cout << edgeopt::versionText() << std::endl;
+      return 0;
+    }
+    edgeopt::PluginHost host;
+    host.loadDefaults();
+    if (list_plugins) {
+      listPlugins(host);
+      return 0;
+    }
+    if (request.recipe_path.empty() == request.resume_dir.empty())
+      throw edgeopt::UsageError(request.resume_dir.empty() ? "no recipe given (edgeopt-run RECIPE.yaml; see --help)"
+                                                           : "give either a recipe or --resume RUN_DIR, not both");
+    if (!request.resume_dir.empty() && (!request.sets.empty() || seed >= 0 || threads >= 0 || dry_run ||
+                                        !request.output_dir.empty()))
+      throw edgeopt::UsageError("--resume continues a run exactly as recorded; it takes no --set, --seed, "
+                                "--threads, --output or --dry-run");
+    if (seed >= 0) request.sets.push_back("seed=" + std::to_string(seed));
+    if (threads >= 0) request.sets.push_back("threads=" + std::to_string(threads));
+    edgeopt::Runner runner(host, request);
+    if (dry_run) {
+      runner.dryRun(std::cout);
+      return 0;
+    }
+    std::cout << runner.run() << std::endl;
+    return 0;
+  } catch (const edgeopt::Error& e) {
+    return fail(e.code(), e.what());
+  } catch (const std::exception& e) {
+    return fail(edgeopt::ExitCode::Runtime, e.what());
+  }
+}
