@@ -199,7 +199,7 @@ Recipe loadRecipeDocument(const std::string& path, const std::vector<std::string
       fs::path p(list[i]);
       if (p.is_relative()) p = fs::path(r.dir) / p;
       const SourceLocation& loc = node->isSequence() ? node->items()[i].location() : node->location();
-      r.plugins.emplace_back(p.lexically_normal().string(), loc);
+      r.plugins.emplace_back(fs::absolute(p).lexically_normal().string(), loc);
     }
   }
   if (top.has("output")) {

@@ -127,7 +127,12 @@ struct Runner::Impl {
       if (!built.stage) throw PluginError(c.key + ": stage '" + c.kind + "' (plugin " + c.provider + ") created nothing");
       stages.push_back(std::move(built));
     }
-    if (build_model) model = loadModel();
+    if (!build_model) return;
+    model = loadModel();
+    // Selectors are checked against the model as loaded, so that a typo stops
+    // the run before anything is written; each stage resolves again against
+    // the model it actually receives.
+    for (const auto& built : stages) atStep(*built.config, "planning stage", [&] { resolveAll(*built.config, *model); });
   }
 
   std::shared_ptr<GraphModule> loadModel() {

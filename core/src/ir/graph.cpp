@@ -27,6 +27,10 @@ std::string formatShape(const Shape& s) {
   return out + "]";
 }
 
+std::ostream& operator<<(std::ostream& os, const ScopeEntry& e) {
+  return os << '(' << e.path << ", " << e.type << ')';
+}
+
 // ---- Value ------------------------------------------------------------------
 
 std::vector<Node*> Value::users() const {

@@ -3,6 +3,8 @@
 #include <edgeopt/ir/op_registry.h>
 #include <edgeopt/ir/shape_prop.h>
 
+#include <any>
+
 namespace edgeopt::ir {
 
 void propagateShapes(Graph& graph, const std::vector<Shape>& input_shapes, const ParamShapeLookup& param_shape) {
@@ -15,7 +17,12 @@ void propagateShapes(Graph& graph, const std::vector<Shape>& input_shapes, const
     try {
       switch (n->opcode()) {
         case Opcode::Input: n->output()->setShape(input_shapes[next_input++]); break;
-        case Opcode::Param: n->output()->setShape(param_shape(n->target())); break;
+        case Opcode::Param: {
+          ParamInfo info = param_shape(n->target());
+          n->output()->setShape(info.shape);
+          n->meta()["is_buffer"] = info.is_buffer;
+          break;
+        }
         case Opcode::Output: break;
         case Opcode::Call: {
           const OpDef& op = OpRegistry::instance().get(n->target());
@@ -24,7 +31,8 @@ void propagateShapes(Graph& graph, const std::vector<Shape>& input_shapes, const
           for (Value* v : n->inputs()) {
             if (!v->shape()) throw RuntimeFailure("input %" + v->displayName() + " has no shape");
             in.push_back(*v->shape());
-            if (v->producer()->opcode() == Opcode::Param) {
+            Node* p = v->producer();
+            if (p->opcode() == Opcode::Param && !std::any_cast<bool>(p->meta().at("is_buffer"))) {
               int64_t count = 1;
               for (int64_t d : *v->shape()) count *= d;
               params += count;
@@ -49,7 +57,7 @@ void propagateShapes(Graph& graph, const std::vector<Shape>& input_shapes, const
 void propagateShapes(GraphModule& module, const std::vector<Shape>& input_shapes) {
   propagateShapes(module.graph(), input_shapes, [&](const std::string& name) {
     const at::Tensor& t = module.tensor(name);
-    return Shape(t.sizes().begin(), t.sizes().end());
+    return ParamInfo{Shape(t.sizes().begin(), t.sizes().end()), module.isBuffer(name)};
   });
 }
 

@@ -25,13 +25,13 @@ std::string grouped(int64_t v) {
   return v < 0 ? "-" + out : out;
 }
 
-std::string human(double v, const char* unit) {
+std::string human(double v) {
   std::ostringstream s;
   const char* suffix = "";
   if (v >= 1e9) { v /= 1e9; suffix = "G"; }
   else if (v >= 1e6) { v /= 1e6; suffix = "M"; }
   else if (v >= 1e3) { v /= 1e3; suffix = "K"; }
-  s << std::fixed << std::setprecision(2) << v << ' ' << suffix << unit;
+  s << std::fixed << std::setprecision(2) << v << ' ' << suffix;
   return s.str();
 }
 
@@ -81,11 +81,11 @@ std::string formatSummary(const ModelSummary& s) {
   o << "Input shape: " << formatShape(s.inputShape) << "\n";
   o << "Output shape(s):";
   for (auto& sh : s.outputShapes) o << ' ' << formatShape(sh);
-  o << "\nTotal params: " << grouped(s.totalParams) << " (" << human(static_cast<double>(s.totalParams), "") << ")\n";
+  o << "\nTotal params: " << grouped(s.totalParams) << " (" << human(static_cast<double>(s.totalParams)) << ")\n";
   o << "Trainable params: " << grouped(s.trainableParams) << "\n";
   o << "Non-trainable params: " << grouped(s.totalParams - s.trainableParams) << "\n";
   o << "Buffer elements: " << grouped(s.bufferElements) << "\n";
-  o << "Total MACs: " << grouped(s.totalMacs) << " (" << human(static_cast<double>(s.totalMacs), "MACs") << ")\n";
+  o << "Total MACs: " << grouped(s.totalMacs) << " (" << human(static_cast<double>(s.totalMacs)) << ")\n";
   o << rule << '\n';
   return o.str();
 }

@@ -1,7 +1,9 @@
-// A small but real plugin for the runner tests: a stage that updates the
-// model's parameters epoch by epoch and saves resumable progress, one that
-// fails on purpose.
+// A small but real plugin for the runner tests: a tiny model source, a stage
+// that updates the model's parameters epoch by epoch and saves resumable
+// progress, and one that fails on purpose.
 #include <edgeopt/graph_module.h>
+#include <edgeopt/ir/builder.h>
+#include <edgeopt/model_source.h>
 #include <edgeopt/plugin.h>
 #include <edgeopt/stage.h>
 
@@ -43,12 +45,48 @@ class ToyTrain : public edgeopt::Stage {
   int64_t epochs_, kill_after_;
 };
 
+// conv3x3 -> BN -> ReLU -> global pool -> flatten -> linear, named like torchvision.
+class ToyModel : public edgeopt::ModelSource {
+ public:
+  explicit ToyModel(const edgeopt::Options& o)
+      : channels_(o.get<int64_t>("channels")), classes_(o.get<int64_t>("num_classes")),
+        size_(o.get<int64_t>("input_size")) {}
+  std::shared_ptr<edgeopt::GraphModule> load() override {
+    using namespace edgeopt::ir;
+    ModelBuilder b;
+    Value* x = b.input("x");
+    x->setShape({1, 3, size_, size_});
+    {
+      auto s = b.module("features", "Sequential");
+      x = b.conv2d("0", x, Conv2dOptions(3, channels_, 3).padding(1).bias(false));
+      x = b.batchNorm2d("1", x, channels_);
+      x = b.relu("2", x);
+    }
+    x = b.adaptiveAvgPool2d("avgpool", x, {1, 1});
+    x = b.flatten("flatten", x);
+    x = b.linear("fc", x, channels_, classes_);
+    b.output({x});
+    return b.finish();
+  }
+
+ private:
+  int64_t channels_, classes_, size_;
+};
+
 class Fail : public edgeopt::Stage {
  public:
   void run(edgeopt::StageContext&) override { throw std::runtime_error("deliberate failure"); }
 };
 
 void registerToyTrain(edgeopt::PluginRegistrar& r) {
+  edgeopt::ModelSourceFactory toy;
+  toy.summary = "a tiny conv net (test model)";
+  toy.options.add("channels", edgeopt::OptionType::Int).defaultValue(int64_t{4}).range(1, 256);
+  toy.options.add("num_classes", edgeopt::OptionType::Int).defaultValue(int64_t{3}).range(1, 1000);
+  toy.options.add("input_size", edgeopt::OptionType::Int).defaultValue(int64_t{8}).range(1, 512);
+  toy.create = [](const edgeopt::Options& o) { return std::make_unique<ToyModel>(o); };
+  r.add<edgeopt::ModelSource>("toy", std::move(toy));
+
   edgeopt::StageFactory train;
   train.summary = "adds 0.01*(epoch+1) to every parameter each epoch (test stage)";
   train.options.add("epochs", edgeopt::OptionType::Int).defaultValue(int64_t{3}).range(1, 1000);

@@ -20,6 +20,7 @@
 #include <any>
 #include <cstdint>
 #include <functional>
+#include <iosfwd>
 #include <list>
 #include <map>
 #include <memory>
@@ -74,6 +75,7 @@ struct ScopeEntry {
   bool operator==(const ScopeEntry& o) const { return path == o.path && type == o.type; }
 };
 using Scope = std::vector<ScopeEntry>;
+std::ostream& operator<<(std::ostream& os, const ScopeEntry& e);  // (path, type), for test output
 
 struct Use {
   Node* user;
@@ -141,8 +143,8 @@ class Node {
   // share one (a ReLU module called twice); names stay unique.
   std::string modulePath() const { return scope_.empty() ? std::string() : scope_.back().path; }
 
-  // Free-form analysis results. Documented keys: "macs" (int64_t, shape_prop),
-  // "params" (int64_t, shape_prop).
+  // Free-form analysis results. Documented keys, all written by shape_prop:
+  // Call nodes "macs" and "params" (int64_t); Param nodes "is_buffer" (bool).
   std::map<std::string, std::any>& meta() { return meta_; }
   const std::map<std::string, std::any>& meta() const { return meta_; }
 

@@ -1,0 +1,144 @@
+// Zoo models: torchvision names and structure, counts, summary, seeding.
+#include <edgeopt/error.h>
+#include <edgeopt/graph_module.h>
+#include <edgeopt/ir/summary.h>
+
+#include "ir_test_util.h"
+#include "zoo_models.h"
+
+using namespace edgeopt;
+using namespace edgeopt::ir;
+using Catch::Matchers::Contains;
+
+namespace {
+int64_t countOps(const GraphModule& m, const std::string& op) {
+  int64_t n = 0;
+  for (Node* node : m.graph().nodes()) n += node->opcode() == Opcode::Call && node->target() == op;
+  return n;
+}
+}  // namespace
+
+TEST_CASE("zoo: names and errors", "[ir][zoo]") {
+  auto names = zooModelNames();
+  for (const char* n : {"mobilenet_v2", "resnet18", "resnet50", "simple_cnn"})
+    CHECK(std::find(names.begin(), names.end(), n) != names.end());
+  REQUIRE_THROWS_AS(buildZooModel("lenet", ZooOptions{}), InputError);
+  REQUIRE_THROWS_WITH(buildZooModel("lenet", ZooOptions{}), Contains("zoo: unknown model 'lenet' (known: mobilenet_v2,"));
+  ZooOptions bad;
+  bad.num_classes = 0;
+  REQUIRE_THROWS_AS(buildZooModel("resnet18", bad), InputError);
+  CHECK(zoo::makeDivisible(32 * 0.35) == 16);
+  CHECK(zoo::makeDivisible(24 * 0.5) == 16);
+  CHECK(zoo::makeDivisible(1280 * 1.4) == 1792);
+}
+
+// Parameter counts and MACs (conv + linear multiply-accumulates at 224x224)
+// equal torchvision's published numbers.
+TEST_CASE("zoo: torchvision parameter counts and MACs at 224", "[ir][zoo]") {
+  struct Expect { const char* name; int64_t params; int64_t macs_lo, macs_hi; int64_t convs; };
+  for (Expect e : {Expect{"mobilenet_v2", 3504872, 299'000'000, 302'000'000, 52},
+                   Expect{"resnet18", 11689512, 1'810'000'000, 1'820'000'000, 20},
+                   Expect{"resnet50", 25557032, 4'080'000'000, 4'120'000'000, 53}}) {
+    INFO(e.name);
+    auto m = buildZooModel(e.name, ZooOptions{});
+    ModelSummary s = summarize(*m, {1, 3, 224, 224});
+    CHECK(s.totalParams == e.params);
+    CHECK(s.trainableParams == e.params);
+    CHECK(s.totalMacs >= e.macs_lo);
+    CHECK(s.totalMacs <= e.macs_hi);
+    CHECK(countOps(*m, "conv2d") == e.convs);
+    CHECK(s.outputShapes == std::vector<Shape>{{1, 1000}});
+    int64_t layer_params = 0;
+    for (auto& l : s.layers) layer_params += l.params;
+    CHECK(layer_params == e.params);  // every parameter is reached by a Param node
+  }
+}
+
+TEST_CASE("zoo: mobilenet_v2 names, scopes and small-input variant", "[ir][zoo]") {
+  auto m = buildZooModel("mobilenet_v2", ZooOptions{});
+  for (const char* name : {"features.0.0.weight", "features.0.1.running_var", "features.1.conv.0.0.weight",
+                           "features.1.conv.1.weight", "features.2.conv.0.0.weight", "features.2.conv.3.bias",
+                           "features.17.conv.2.weight", "features.18.1.num_batches_tracked", "classifier.1.bias"})
+    CHECK(m->hasTensor(name));
+  Node* bn = m->graph().findNode("features.3.conv.1.1");
+  REQUIRE(bn != nullptr);
+  CHECK(bn->target() == "batch_norm");
+  CHECK(bn->moduleType() == "BatchNorm2d");
+  CHECK(bn->scope() == Scope{{"features", "Sequential"},
+                             {"features.3", "InvertedResidual"},
+                             {"features.3.conv", "Sequential"},
+                             {"features.3.conv.1", "Conv2dNormActivation"},
+                             {"features.3.conv.1.1", "BatchNorm2d"}});
+  Node* add = m->graph().findNode("features.3.add");
+  REQUIRE(add != nullptr);
+  CHECK(add->moduleType().empty());
+  CHECK(add->modulePath() == "features.3");
+  CHECK(m->graph().findNode("features.2.add") == nullptr);  // stride 2: no residual
+  CHECK(countOps(*m, "add") == 10);
+  CHECK(m->graph().findNode("features.2.conv.1.0")->get<Ints>("stride") == Ints{2, 2});
+
+  ZooOptions small;
+  small.input_size = 32;
+  auto s = buildZooModel("mobilenet_v2", small);
+  CHECK(s->graph().findNode("features.0.0")->get<Ints>("stride") == Ints{1, 1});
+  CHECK(s->graph().findNode("features.2.conv.1.0")->get<Ints>("stride") == Ints{1, 1});
+  CHECK(s->graph().findNode("features.4.conv.1.0")->get<Ints>("stride") == Ints{2, 2});
+  summarize(*s, {1, 3, 32, 32});
+  CHECK(*s->graph().findNode("features.18.2")->output()->shape() == Shape{1, 1280, 4, 4});  // 32 / 8
+}
+
+TEST_CASE("zoo: resnet names reuse the block's relu module", "[ir][zoo]") {
+  auto m = buildZooModel("resnet18", ZooOptions{});
+  for (const char* name : {"conv1.weight", "bn1.running_mean", "layer1.0.conv1.weight", "layer2.0.downsample.0.weight",
+                           "layer2.0.downsample.1.bias", "layer4.1.bn2.weight", "fc.weight", "fc.bias"})
+    CHECK(m->hasTensor(name));
+  CHECK_FALSE(m->hasTensor("layer1.0.downsample.0.weight"));
+  Node* second = m->graph().findNode("layer1.0.relu_1");
+  REQUIRE(second != nullptr);
+  CHECK(second->modulePath() == "layer1.0.relu");
+  CHECK(second->input(0)->producer()->name() == "layer1.0.add");
+  auto r50 = buildZooModel("resnet50", ZooOptions{});
+  CHECK(r50->tensor("layer1.0.conv3.weight").sizes().vec() == Shape{256, 64, 1, 1});
+  CHECK(r50->tensor("layer3.0.conv2.weight").sizes().vec() == Shape{256, 256, 3, 3});
+}
+
+TEST_CASE("zoo: at::manual_seed makes models reproducible", "[ir][zoo]") {
+  ZooOptions o;
+  o.num_classes = 10;
+  at::manual_seed(7);
+  auto a = buildZooModel("resnet18", o);
+  at::manual_seed(7);
+  auto b = buildZooModel("resnet18", o);
+  auto sa = a->stateDict(), sb = b->stateDict();
+  for (size_t i = 0; i < sa.size(); ++i) CHECK(at::equal(sa[i].second, sb[i].second));
+  // torchvision init: conv std sqrt(2 / fan_out), BN 1/0, Linear U(+-1/sqrt(in)).
+  at::Tensor w = a->tensor("layer3.0.conv1.weight");
+  double expected_std = std::sqrt(2.0 / (256 * 9));
+  CHECK(std::abs(w.std().item<double>() / expected_std - 1) < 0.02);
+  CHECK(a->tensor("layer3.0.bn1.weight").eq(1).all().item<bool>());
+  CHECK(a->tensor("fc.weight").abs().max().item<double>() <= 1 / std::sqrt(512.0));
+}
+
+TEST_CASE("summary: table with per-layer rows and totals", "[ir][summary]") {
+  ZooOptions o;
+  o.num_classes = 10;
+  o.input_size = 32;
+  auto m = buildZooModel("simple_cnn", o);
+  ModelSummary s = summarize(*m, {2, 3, 32, 32});
+  REQUIRE(s.layers.size() == 10);
+  CHECK(s.layers[0].name == "features.0");
+  CHECK(s.layers[0].op == "conv2d");
+  CHECK(s.layers[0].moduleType == "Conv2d");
+  CHECK(s.layers[0].outputShape == Shape{2, 16, 32, 32});
+  CHECK(s.layers[0].params == 16 * 3 * 9);
+  CHECK(s.layers[0].macs == 2 * 16 * 32 * 32 * 3 * 9);
+  CHECK(s.layers[4].macs == 2 * 32 * 16 * 16 * 16 * 9);
+  CHECK(s.layers[9].macs == 2 * 10 * 32);
+  CHECK(s.totalParams == 432 + 32 + 4608 + 64 + 330);
+  CHECK(s.totalMacs == 2 * (16 * 32 * 32 * 27 + 32 * 16 * 16 * 144 + 320));
+  std::string table = formatSummary(s);
+  CHECK_THAT(table, Contains("features.0") && Contains("Conv2d (conv2d)") && Contains("[2, 16, 32, 32]"));
+  CHECK_THAT(table, Contains("Total params: 5,466"));
+  CHECK_THAT(table, Contains("Total MACs: 3,244,672 (3.24 M)"));
+  CHECK_THAT(table, Contains("flatten"));
+}

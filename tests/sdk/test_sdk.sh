@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# usage: test_sdk.sh SOURCE_DIR BUILD_DIR WORK_DIR TOY_PLUGIN_DIR
+set -euo pipefail
+src=$1 build=$2 work=$3 toy=$4
+rm -rf "$work" && mkdir -p "$work"
+prefix="$work/prefix"
+
+cmake --install "$build" --prefix "$prefix" > "$work/install.log"
+test -x "$prefix/bin/edgeopt-run"
+test -f "$prefix/lib/cmake/EdgeOpt/EdgeOptConfig.cmake"
+test -f "$prefix/include/edgeopt/plugin.h"
+test -d "$prefix/share/edgeopt/plugin-template"
+
+# The template, copied as a user would, built against the installed SDK only.
+cp -r "$prefix/share/edgeopt/plugin-template" "$work/my-plugin"
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+cmake -S "$work/my-plugin" -B "$work/my-plugin/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_PREFIX_PATH="$prefix" "${launcher[@]}" > "$work/configure.log"
+cmake --build "$work/my-plugin/build" > "$work/build.log"
+test -f "$work/my-plugin/build/libedgeopt_weight_stats.so"
+
+export EDGEOPT_PLUGIN_PATH="$work/my-plugin/build:$toy"
+"$prefix/bin/edgeopt-run" --list-plugins > "$work/plugins.txt"
+grep -q "^weight_stats 1.0.0 (plugin API 1) $work/my-plugin/build/libedgeopt_weight_stats.so" "$work/plugins.txt"
+grep -q "^export 0.1.0 (plugin API 1) $prefix/lib/edgeopt/plugins/libedgeopt_export.so" "$work/plugins.txt"
+
+cat > "$work/recipe.yaml" <<'YAML'
+version: 1
+name: sdk
+model: {source: toy, channels: 4, num_classes: 3}
+stages:
+  - kind: weight_stats
+  - kind: export
+YAML
+(cd "$work" && "$prefix/bin/edgeopt-run" recipe.yaml --output run > run.out 2> run.err)
+csv="$work/run/stages/0-weight_stats/weight_stats.csv"
+head -1 "$csv" | grep -qx "layer,tensor,shape,mean,std,max_abs,zero_fraction"
+grep -q "^features.0,features.0.weight,\[4, 3, 3, 3\]," "$csv"
+grep -q "^fc,fc.weight,\[3, 4\]," "$csv"
+grep -q "^fc,fc.bias,\[3\]," "$csv"
+test "$(wc -l < "$csv")" -eq 4
+test -f "$work/run/exports/model.edgeopt"
+echo "sdk: out-of-tree plugin built against $prefix and ran: OK"
