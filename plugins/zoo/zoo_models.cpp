@@ -13,6 +13,8 @@ using Builder = std::function<std::shared_ptr<GraphModule>(const ZooOptions&)>;
 const std::map<std::string, Builder>& builders() {
   static const std::map<std::string, Builder> table = {
       {"mobilenet_v2", zoo::buildMobileNetV2},
+      {"mobilenet_v3_large", [](const ZooOptions& o) { return zoo::buildMobileNetV3(true, o); }},
+      {"mobilenet_v3_small", [](const ZooOptions& o) { return zoo::buildMobileNetV3(false, o); }},
       {"resnet18", [](const ZooOptions& o) { return zoo::buildResNet(18, o); }},
       {"resnet34", [](const ZooOptions& o) { return zoo::buildResNet(34, o); }},
       {"resnet50", [](const ZooOptions& o) { return zoo::buildResNet(50, o); }},

@@ -9,7 +9,9 @@
 //                 (features.0.0) and the first stride-2 stage (features.2)
 //                 use stride 1, so the last feature map is input/8 instead
 //                 of input/32. Parameter shapes and names are unchanged.
-//   resnet18, resnet50  torchvision structure and init (input_size unused).
+//   mobilenet_v3_large, mobilenet_v3_small  torchvision structure and init.
+//   resnet18/34/50/101  torchvision structure and init.
+//   (input_size only changes mobilenet_v2.)
 //   simple_cnn    two conv-BN-ReLU blocks and a linear head, for fast tests.
 // width_mult scales channel counts (MobileNetV2's rule; rounded for others).
 #include <edgeopt/graph_module.h>
@@ -34,6 +36,7 @@ std::vector<std::string> zooModelNames();
 
 namespace zoo {
 std::shared_ptr<GraphModule> buildMobileNetV2(const ZooOptions& o);
+std::shared_ptr<GraphModule> buildMobileNetV3(bool large, const ZooOptions& o);
 std::shared_ptr<GraphModule> buildResNet(int depth, const ZooOptions& o);  // 18, 34, 50, 101
 std::shared_ptr<GraphModule> buildSimpleCnn(const ZooOptions& o);
 // torchvision's _make_divisible: round to a multiple of `divisor`, never

@@ -57,8 +57,8 @@ TEST_CASE("malformed recipes: file:line:col: key: message, exit 3", "[cli]") {
               "--set stages.1.formats=[edgeopt,tflite]: stages.1.formats: unknown export format 'tflite' "
               "(available: edgeopt)");
   expectError(runCli("r.yaml --set model.source=zooo", dir), 3,
-              "--set model.source=zooo: model.source: unknown model source 'zooo' (available: toy; a plugin may "
-              "provide it: add it under plugins:)");
+              "--set model.source=zooo: model.source: unknown model source 'zooo'; did you mean 'zoo'? (available: "
+              "toy, zoo; a plugin may provide it: add it under plugins:)");
   expectError(runCli("missing.yaml", dir), 3, "missing.yaml: cannot read the recipe: no such file");
 
   writeText(dir + "/syntax.yaml", "version: 1\nname: x\nstages:\n  - kind: export\n   bad: indent\n");
@@ -122,7 +122,7 @@ TEST_CASE("bad command lines: exit 2", "[cli]") {
               "folder");
 }
 
-TEST_CASE("--version and --list-plugins", "[cli]") {
+TEST_CASE("version and plugin listing", "[cli]") {
   const std::string dir = scratchDir("info");
   CliResult v = runCli("--version", dir);
   CHECK(v.code == 0);

@@ -95,7 +95,7 @@ TEST_CASE("a two-stage recipe from two plugins writes the run directory", "[cli]
   for (size_t i = 0; i < exported.size(); ++i) CHECK(at::equal(exported[i].second, checkpoint[i].second));
 }
 
-TEST_CASE("--dry-run validates, resolves selectors, prints the plan and writes nothing", "[cli]") {
+TEST_CASE("dry run validates, resolves selectors, prints the plan and writes nothing", "[cli]") {
   const std::string dir = scratchDir("dry-run");
   writeText(dir + "/r.yaml", kTwoStage);
   CliResult r = runCli("r.yaml --dry-run", dir);
@@ -112,7 +112,7 @@ TEST_CASE("--dry-run validates, resolves selectors, prints the plan and writes n
   CHECK_FALSE(fs::exists(dir + "/runs"));
 }
 
-TEST_CASE("--resume after kill -9 mid-stage ends with the uninterrupted result", "[cli]") {
+TEST_CASE("resume after kill -9 mid-stage ends with the uninterrupted result", "[cli]") {
   const std::string dir = scratchDir("resume");
   writeText(dir + "/r.yaml", kTwoStage);
   CliResult full = runCli("r.yaml --output full", dir);

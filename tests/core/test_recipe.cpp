@@ -40,7 +40,7 @@ TEST_CASE("vars substitute whole values and parts of text", "[recipe]") {
   CHECK(r.document.find("model")->find("input")->items().size() == 4);
 }
 
-TEST_CASE("--set overrides recipe values and vars before substitution", "[recipe]") {
+TEST_CASE("set overrides recipe values and vars before substitution", "[recipe]") {
   Recipe r = loadRecipeDocument(recipeFile(kRecipe), {"vars.lr=0.2", "stages.1.format=[onnx]", "seed=3"});
   CHECK(r.seed == 3);
   CHECK(r.document.find("stages")->items()[0].find("lr")->value() == "0.2");

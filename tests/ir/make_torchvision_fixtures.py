@@ -24,6 +24,9 @@ WATCHED = {
     "mobilenet_v2": ["features.0.0.weight", "features.3.conv.1.0.weight", "classifier.1.weight",
                      "features.0.1.running_mean", "features.0.1.running_var",
                      "features.0.1.num_batches_tracked", "features.17.conv.3.running_var"],
+    "mobilenet_v3_small": ["features.0.0.weight", "features.1.block.0.1.running_mean",
+                           "features.4.block.2.fc1.weight", "features.4.block.2.fc2.bias",
+                           "classifier.0.weight", "classifier.3.weight"],
     "resnet18": ["conv1.weight", "layer2.0.downsample.0.weight", "fc.weight", "fc.bias",
                  "bn1.running_mean", "bn1.running_var", "layer4.1.bn2.running_mean"],
 }
@@ -51,9 +54,10 @@ def make(name, out_dir):
     with torch.no_grad():
         eval_out = model(x)
 
-    # Dropout is random; the C++ side sets the same p = 0 on its node.
-    if name == "mobilenet_v2":
-        model.classifier[0].p = 0.0
+    # Dropout is random; the C++ side sets p = 0 on its dropout nodes too.
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     train_out = model(x)

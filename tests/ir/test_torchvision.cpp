@@ -72,7 +72,8 @@ void checkEquivalence(const std::string& model, double eval_tol, double train_to
   INFO(model << " eval output differs by " << maxAbsDiff(eval_out, fx.at("eval_out").toTensor()));
   CHECK(maxAbsDiff(eval_out, fx.at("eval_out").toTensor()) < eval_tol);
 
-  if (ir::Node* dropout = m->graph().findNode("classifier.0")) dropout->setAttr("p", 0.0);
+  for (ir::Node* n : m->graph().nodes())
+    if (n->target() == "dropout") n->setAttr("p", 0.0);
   m->train();
   torch::optim::SGD opt(m->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(1e-4));
   at::Tensor out = m->forward({x})[0];
@@ -97,4 +98,8 @@ TEST_CASE("torchvision equivalence: mobilenet_v2 eval and one SGD step", "[ir][t
 
 TEST_CASE("torchvision equivalence: resnet18 eval and one SGD step", "[ir][torchvision]") {
   checkEquivalence("resnet18", 1e-5, 1e-4);
+}
+
+TEST_CASE("torchvision equivalence: mobilenet_v3_small eval and one SGD step", "[ir][torchvision]") {
+  checkEquivalence("mobilenet_v3_small", 1e-5, 1e-4);
 }

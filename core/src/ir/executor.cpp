@@ -56,6 +56,7 @@ std::vector<at::Tensor> Executor::run(const std::vector<at::Tensor>& inputs, con
         std::vector<at::Tensor> outs;
         try {
           outs = step.op->kernel(n, args, ctx);
+          args.clear();  // drop our references before the slots are freed below
         } catch (const std::exception& e) {
           throw RuntimeFailure("while running " + n.format() + ":\n" + e.what());
         }
