@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace edgeopt {
@@ -131,8 +132,12 @@ class Rewriter {
   bool notifyMatchFailure(const ir::Node& n, const std::string& reason);
   void setFailureListener(std::function<void(const ir::Node&, const std::string&)> l) { listener_ = std::move(l); }
   int changes() const { return changes_; }
+  // Nodes erased since clearErased(): the driver skips them in its snapshot.
+  bool wasErased(const ir::Node* n) const { return erased_.count(n) != 0; }
+  void clearErased() { erased_.clear(); }
 
  private:
+  std::unordered_set<const ir::Node*> erased_;
   GraphModule& module_;
   std::function<void(const ir::Node&, const std::string&)> listener_;
   int changes_ = 0;
