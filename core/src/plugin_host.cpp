@@ -121,7 +121,8 @@ void PluginHost::loadDirectory(const std::string& dir) {
 }
 
 void PluginHost::loadDefaults() {
-  loadDirectory(builtinPluginDir());
+  const char* no_builtin = std::getenv("EDGEOPT_NO_BUILTIN_PLUGINS");
+  if (!no_builtin || std::string(no_builtin) != "1") loadDirectory(builtinPluginDir());
   if (const char* env = std::getenv("EDGEOPT_PLUGIN_PATH")) {
     std::stringstream s(env);
     std::string dir;

@@ -1,4 +1,5 @@
 #include <edgeopt/graph_module.h>
+#include <edgeopt/ir/summary.h>
 #include <edgeopt/model_source.h>
 #include <edgeopt/runner.h>
 #include <edgeopt/runtime.h>
@@ -19,11 +20,19 @@ namespace fs = std::filesystem;
 namespace edgeopt {
 namespace {
 
-std::string describeModel(const GraphModule& model) {
+// "2.237 M params, 87.976 M MACs at [1, 3, 32, 32]" (MACs when the input shape is known).
+std::string describeModel(GraphModule& model) {
   int64_t params = 0;
   for (const auto& [name, t] : model.namedParameters()) params += t.numel();
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.3f M params", params / 1e6);
+  char buf[160];
+  if (model.exampleInputShapes().empty()) {
+    std::snprintf(buf, sizeof buf, "%.3f M params", params / 1e6);
+  } else {
+    const ir::Shape& shape = model.exampleInputShapes()[0];
+    auto summary = ir::summarize(model, shape);
+    std::snprintf(buf, sizeof buf, "%.3f M params, %.3f M MACs at %s", params / 1e6, summary.totalMacs / 1e6,
+                  ir::formatShape(shape).c_str());
+  }
   return buf;
 }
 

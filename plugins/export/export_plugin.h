@@ -4,6 +4,7 @@
 namespace edgeopt::plugins {
 
 ExporterFactory checkpointExporterFactory();
+ModelSourceFactory checkpointSourceFactory();
 StageFactory exportStageFactory();
 
 }  // namespace edgeopt::plugins

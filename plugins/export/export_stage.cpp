@@ -74,6 +74,7 @@ StageFactory exportStageFactory() {
 static void registerExport(edgeopt::PluginRegistrar& r) {
   r.add<edgeopt::Exporter>("edgeopt", edgeopt::plugins::checkpointExporterFactory());
   r.add<edgeopt::Stage>("export", edgeopt::plugins::exportStageFactory());
+  r.add<edgeopt::ModelSource>("checkpoint", edgeopt::plugins::checkpointSourceFactory());
 }
 
-EDGEOPT_PLUGIN("0.1.0", "export stage and the EdgeOpt checkpoint exporter", registerExport)
+EDGEOPT_PLUGIN("0.1.0", "export stage; EdgeOpt checkpoint exporter and model source", registerExport)

@@ -15,12 +15,10 @@ namespace {
 
 using edgeopt::GraphModule;
 
-// The shape to summarize at: the option, else the shape the model source
-// recorded on the graph input.
+// The shape to summarize at: the option, else the one the model source recorded.
 edgeopt::ir::Shape inputShape(const GraphModule& model, const std::vector<int64_t>& option) {
   if (!option.empty()) return option;
-  auto inputs = model.graph().inputs();
-  if (!inputs.empty() && inputs[0]->shape()) return *inputs[0]->shape();
+  if (!model.exampleInputShapes().empty()) return model.exampleInputShapes()[0];
   throw edgeopt::RuntimeFailure("the model records no input shape; set input_shape: [N, C, H, W]");
 }
 

@@ -41,7 +41,10 @@ std::shared_ptr<GraphModule> buildZooModel(const std::string& name, const ZooOpt
   }
   if (o.num_classes < 1 || o.in_channels < 1 || o.input_size < 1 || !(o.width_mult > 0))
     throw InputError("zoo: num_classes, in_channels, input_size and width_mult must be positive");
-  return it->second(o);
+  auto model = it->second(o);
+  // Detectors may set their own; classifiers take one NCHW image.
+  if (model->exampleInputShapes().empty()) model->setExampleInputShapes({{1, o.in_channels, o.input_size, o.input_size}});
+  return model;
 }
 
 namespace zoo {

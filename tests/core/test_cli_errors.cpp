@@ -58,7 +58,7 @@ TEST_CASE("malformed recipes: file:line:col: key: message, exit 3", "[cli]") {
               "(available: edgeopt)");
   expectError(runCli("r.yaml --set model.source=zooo", dir), 3,
               "--set model.source=zooo: model.source: unknown model source 'zooo'; did you mean 'zoo'? (available: "
-              "toy, zoo; a plugin may provide it: add it under plugins:)");
+              "checkpoint, toy, zoo; a plugin may provide it: add it under plugins:)");
   expectError(runCli("missing.yaml", dir), 3, "missing.yaml: cannot read the recipe: no such file");
 
   writeText(dir + "/syntax.yaml", "version: 1\nname: x\nstages:\n  - kind: export\n   bad: indent\n");
@@ -91,7 +91,7 @@ TEST_CASE("broken plugins named by a recipe: exit 4 at the recipe line", "[cli]"
                   "one of the two plugins");
   // A broken plugin on EDGEOPT_PLUGIN_PATH stops every command, --list-plugins included.
   const std::string bad_api = fs::canonical(testPluginDir("bad_api") + "/libedgeopt_bad_api.so").string();
-  expectError(runCli("--list-plugins", dir, testPluginDir("good") + ":" + testPluginDir("bad_api")), 4,
+  expectError(runCli("--list-plugins", dir, cliPluginPath() + ":" + testPluginDir("bad_api")), 4,
               "plugin " + bad_api +
                   ": was built for plugin API version 99, this EdgeOpt supports version 1; rebuild it against this "
                   "EdgeOpt SDK");

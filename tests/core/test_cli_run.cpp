@@ -102,7 +102,7 @@ TEST_CASE("dry run validates, resolves selectors, prints the plan and writes not
   INFO(r.err);
   REQUIRE(r.code == 0);
   CHECK(r.out.find("recipe r.yaml: twostage (seed 3, threads 1, deterministic yes)\n") == 0);
-  CHECK(r.out.find("model: toy (plugin toy_train): 0.000 M params\n") != std::string::npos);
+  CHECK(r.out.find("model: toy (plugin toy_train): 0.000 M params, 0.007 M MACs at [1, 3, 8, 8]\n") != std::string::npos);
   CHECK(r.out.find("  0. toy_train (plugin toy_train, r.yaml:11:5)\n"
                    "       layers: 1 layers (features.0)\n"
                    "       epochs: 3\n"

@@ -4,8 +4,10 @@
 #include "test_support.h"
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 namespace edgeopt::test {
@@ -25,12 +27,32 @@ inline std::string testPluginDir(const std::string& folder) {
   return std::string(EDGEOPT_BINARY_DIR) + "/tests/plugins/lib/" + folder;
 }
 
-// `args` is passed through the shell; `cwd` is where runs/ lands.
+// A fixed plugin set for the CLI tests, so messages that list what is
+// available don't change whenever a built-in plugin is added: the test plugin
+// plus copies of the built-in export, inspect and zoo plugins.
+inline std::string cliPluginPath() {
+  namespace fs = std::filesystem;
+  static const std::string path = [] {
+    // Per process: ctest runs test cases in parallel processes.
+    const fs::path dir = fs::path(EDGEOPT_TEST_WORK_DIR) / ("cli-plugins-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    for (const char* name : {"export", "inspect", "zoo"}) {
+      const std::string file = std::string("libedgeopt_") + name + ".so";
+      fs::copy_file(fs::path(EDGEOPT_BINARY_DIR) / "lib/edgeopt/plugins" / file, dir / file,
+                    fs::copy_options::overwrite_existing);
+    }
+    return testPluginDir("good") + ":" + dir.string();
+  }();
+  return path;
+}
+
+// `args` is passed through the shell; `cwd` is where runs/ lands. Built-in
+// plugins are not loaded: `plugin_path` is the whole plugin set.
 inline CliResult runCli(const std::string& args, const std::string& cwd,
-                        const std::string& plugin_path = testPluginDir("good")) {
+                        const std::string& plugin_path = cliPluginPath()) {
   const std::string exe = std::string(EDGEOPT_BINARY_DIR) + "/bin/edgeopt-run";
   const std::string out = cwd + "/.cli-stdout", err = cwd + "/.cli-stderr";
-  const std::string cmd = "cd '" + cwd + "' && EDGEOPT_PLUGIN_PATH='" + plugin_path + "' '" + exe + "' " + args +
+  const std::string cmd = "cd '" + cwd + "' && EDGEOPT_NO_BUILTIN_PLUGINS=1 EDGEOPT_PLUGIN_PATH='" + plugin_path + "' '" + exe + "' " + args +
                           " > '" + out + "' 2> '" + err + "'";
   int status = std::system(cmd.c_str());
   CliResult r;

@@ -64,6 +64,11 @@ class GraphModule {
   // Stats of the last forward (live-value peak).
   ir::ExecStats lastExecStats() const;
 
+  // The input shapes the model was built for (batch 1), one per graph input;
+  // empty if unknown. Summaries, --dry-run and exporters use them; saved.
+  const std::vector<ir::Shape>& exampleInputShapes() const { return example_input_shapes_; }
+  void setExampleInputShapes(std::vector<ir::Shape> shapes) { example_input_shapes_ = std::move(shapes); }
+
   // Graph::lint plus: every Param node names a tensor of this module.
   void lint() const;
 
@@ -83,6 +88,7 @@ class GraphModule {
   std::vector<Entry> entries_;
   std::unordered_map<std::string, size_t> index_;
   bool training_ = true;  // like torch.nn.Module
+  std::vector<ir::Shape> example_input_shapes_;
   std::unique_ptr<ir::Executor> executor_;
 };
 

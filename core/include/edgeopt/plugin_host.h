@@ -30,7 +30,8 @@ class PluginHost {
   const LoadedPlugin& load(const std::string& path);
   // Loads every libedgeopt_*.so in `dir`, in name order. A missing dir is skipped.
   void loadDirectory(const std::string& dir);
-  // The built-in plugin folder, then each folder of EDGEOPT_PLUGIN_PATH (':'-separated).
+  // The built-in plugin folder (unless EDGEOPT_NO_BUILTIN_PLUGINS=1), then
+  // each folder of EDGEOPT_PLUGIN_PATH (':'-separated).
   void loadDefaults();
 
   const std::vector<LoadedPlugin>& plugins() const { return plugins_; }

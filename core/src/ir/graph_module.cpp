@@ -129,6 +129,7 @@ std::shared_ptr<GraphModule> GraphModule::clone() const {
     else copy->registerParameter(e.name, t, e.tensor.requires_grad());
   }
   copy->training_ = training_;
+  copy->example_input_shapes_ = example_input_shapes_;
   return copy;
 }
 

@@ -133,7 +133,7 @@ void GraphModule::save(const std::string& path, const std::string& user_meta_jso
     data.push_back(t);
   }
   json header{{"graph", graphToJson(*graph_)}, {"tensors", tensors}, {"training", training_},
-              {"user_meta", user_meta_json}};
+              {"user_meta", user_meta_json}, {"example_input_shapes", example_input_shapes_}};
   std::string head = header.dump();
   std::string prefix(kMagic, sizeof(kMagic));
   putLE<uint32_t>(prefix, kFormatVersion);
@@ -186,6 +186,8 @@ std::shared_ptr<GraphModule> GraphModule::load(const std::string& path, std::str
       else gm->registerParameter(name, tensor, t.at("requires_grad").get<bool>());
     }
     gm->training_ = header.at("training").get<bool>();
+    if (header.contains("example_input_shapes"))
+      gm->example_input_shapes_ = header["example_input_shapes"].get<std::vector<ir::Shape>>();
     gm->lint();
     if (user_meta_json) *user_meta_json = header.at("user_meta").get<std::string>();
     return gm;

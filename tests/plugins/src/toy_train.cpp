@@ -55,7 +55,6 @@ class ToyModel : public edgeopt::ModelSource {
     using namespace edgeopt::ir;
     ModelBuilder b;
     Value* x = b.input("x");
-    x->setShape({1, 3, size_, size_});
     {
       auto s = b.module("features", "Sequential");
       x = b.conv2d("0", x, Conv2dOptions(3, channels_, 3).padding(1).bias(false));
@@ -66,7 +65,9 @@ class ToyModel : public edgeopt::ModelSource {
     x = b.flatten("flatten", x);
     x = b.linear("fc", x, channels_, classes_);
     b.output({x});
-    return b.finish();
+    auto model = b.finish();
+    model->setExampleInputShapes({{1, 3, size_, size_}});
+    return model;
   }
 
  private:
