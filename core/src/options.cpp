@@ -24,6 +24,7 @@ const char* toString(OptionType t) {
     case OptionType::StringList: return "list of strings";
     case OptionType::Selectors: return "layer selectors";
     case OptionType::Map: return "map";
+    case OptionType::List: return "list";
   }
   return "?";
 }
@@ -140,6 +141,9 @@ OptionValue parseValue(const OptionSpec& spec, const ConfigNode& n, const std::s
     case OptionType::Map:
       if (n.isNull()) return ConfigNode::map(n.location());
       if (!n.isMap()) typeError(n, key, "a map");
+      return n;
+    case OptionType::List:
+      if (!n.isSequence()) typeError(n, key, "a list");
       return n;
   }
   throw RecipeError(n.location(), key, "unsupported option type");

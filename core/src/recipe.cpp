@@ -1,3 +1,4 @@
+#include <edgeopt/data_loader.h>
 #include <edgeopt/recipe.h>
 #include <edgeopt/stage.h>
 
@@ -101,7 +102,8 @@ void substitute(ConfigNode& n, const ConfigNode* vars, const std::string& key) {
 // registered factory; its other keys are validated against that factory.
 template <class T>
 ComponentConfig validateComponent(const ConfigNode& node, const std::string& key, const std::string& name_key,
-                                  const Registry<T>& registry, const Recipe& recipe) {
+                                  const Registry<T>& registry, const Recipe& recipe,
+                                  void (*extend)(OptionSchema&) = nullptr) {
   const char* what = toString(KindOf<T>::value);
   if (!node.isMap()) throw RecipeError(node.location(), key, "expected a map, got " + node.describe());
   const ConfigNode* name = node.find(name_key);
@@ -121,7 +123,9 @@ ComponentConfig validateComponent(const ConfigNode& node, const std::string& key
   c.key = key;
   c.location = node.location();
   c.provider = entry->provider;
-  c.options = entry->factory.options.validate(node, key, {name_key}, recipe.dir);
+  OptionSchema schema = entry->factory.options;
+  if (extend) extend(schema);
+  c.options = schema.validate(node, key, {name_key}, recipe.dir);
   return c;
 }
 
@@ -217,7 +221,7 @@ Recipe loadRecipeDocument(const std::string& path, const std::vector<std::string
 void validateComponents(Recipe& r, const Registries& registries) {
   r.model = validateComponent(*r.document.find("model"), "model", "source", registries.of<ModelSource>(), r);
   if (const ConfigNode* data = r.document.find("data"))
-    r.data = validateComponent(*data, "data", "dataset", registries.of<Dataset>(), r);
+    r.data = validateComponent(*data, "data", "dataset", registries.of<Dataset>(), r, addDataLoaderOptions);
   const auto& items = r.document.find("stages")->items();
   r.stages.clear();
   for (size_t i = 0; i < items.size(); ++i)

@@ -10,6 +10,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
@@ -128,6 +129,7 @@ ResumeState RunDirectory::readState() const {
   try {
     json j = json::parse(readFile(file("state.json")));
     state.completed_stages = j.at("completed_stages").get<int>();
+    if (j.contains("metrics")) state.metrics = j["metrics"].get<std::vector<json>>();
     if (j.contains("progress")) {
       state.progress_state = j["progress"].at("state").get<std::string>();
       state.progress_checkpoint = j["progress"].at("checkpoint").get<std::string>();
@@ -139,10 +141,33 @@ ResumeState RunDirectory::readState() const {
 }
 
 void RunDirectory::writeState(const ResumeState& state) const {
-  json j = {{"completed_stages", state.completed_stages}};
+  json j = {{"completed_stages", state.completed_stages}, {"metrics", state.metrics}};
   if (state.progress_state)
     j["progress"] = {{"state", *state.progress_state}, {"checkpoint", state.progress_checkpoint}};
   atomicWrite(file("state.json"), j.dump(2) + "\n");
+  if (state.metrics.empty()) return;
+
+  std::string jsonl;
+  std::vector<std::string> columns;  // in order of first appearance
+  for (const auto& row : state.metrics) {
+    jsonl += row.dump() + "\n";
+    for (const auto& item : row.items())
+      if (std::find(columns.begin(), columns.end(), item.key()) == columns.end()) columns.push_back(item.key());
+  }
+  std::string csv;
+  for (size_t i = 0; i < columns.size(); ++i) csv += (i ? "," : "") + columns[i];
+  csv += "\n";
+  for (const auto& row : state.metrics) {
+    for (size_t i = 0; i < columns.size(); ++i) {
+      if (i) csv += ",";
+      if (!row.contains(columns[i])) continue;
+      const json& v = row[columns[i]];
+      csv += v.is_string() ? v.get<std::string>() : v.dump();
+    }
+    csv += "\n";
+  }
+  atomicWrite(file("metrics.jsonl"), jsonl);
+  atomicWrite(file("metrics.csv"), csv);
 }
 
 }  // namespace edgeopt

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <optional>
+#include <vector>
 #include <string>
 
 namespace edgeopt {
@@ -16,6 +17,8 @@ struct ResumeState {
   // In-stage progress of stage `completed_stages`, if it saved any.
   std::optional<std::string> progress_state;
   std::string progress_checkpoint;  // relative to the run directory
+  // Every metrics row recorded so far (JSON objects), across stages.
+  std::vector<nlohmann::json> metrics;
 };
 
 class RunDirectory {
@@ -35,6 +38,8 @@ class RunDirectory {
   void writeRecipe(const Recipe& recipe) const;
   void writeManifest(const Recipe& recipe, const PluginHost& host, const std::string& command_line) const;
   ResumeState readState() const;
+  // Writes state.json, then metrics.jsonl and metrics.csv from state.metrics
+  // (each atomically; state.json is the one --resume trusts).
   void writeState(const ResumeState& state) const;
 
  private:

@@ -1,3 +1,4 @@
+#include <edgeopt/dataset.h>
 #include <edgeopt/graph_module.h>
 #include <edgeopt/ir/summary.h>
 #include <edgeopt/model_source.h>
@@ -14,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <functional>
 
 namespace fs = std::filesystem;
 
@@ -83,19 +85,39 @@ class RunStageContext : public StageContext {
     return d;
   }
   const Options* dataOptions() const override { return recipe_.data ? &recipe_.data->options : nullptr; }
+  std::shared_ptr<const Dataset> dataset() override { return dataset_(); }
+  void setDatasetOpener(std::function<std::shared_ptr<const Dataset>()> f) { dataset_ = std::move(f); }
   uint64_t seed() const override { return recipe_.seed; }
   bool deterministic() const override { return recipe_.deterministic; }
   int threads() const override { return effectiveThreads(recipe_.threads); }
 
-  void saveProgress(const std::string& state) override {
+  void saveProgress(const std::string& state, const std::string& metrics) override {
     const std::string name = dir_.progressCheckpointName(index_);
     model_->save(dir_.file(name));
     state_.progress_state = state;
     state_.progress_checkpoint = name;
+    if (!metrics.empty()) state_.metrics.push_back(metricsRow(metrics));
+    dir_.writeState(state_);
+  }
+  void recordMetrics(const std::string& metrics) override {
+    state_.metrics.push_back(metricsRow(metrics));
     dir_.writeState(state_);
   }
   std::optional<std::string> resumedProgress() const override { return resumed_; }
   void setResumed(std::optional<std::string> s) { resumed_ = std::move(s); }
+
+  nlohmann::json metricsRow(const std::string& text) const {
+    nlohmann::json row = {{"stage", index_}, {"kind", recipe_.stages[static_cast<size_t>(index_)].kind}};
+    nlohmann::json given;
+    try {
+      given = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& e) {
+      throw RuntimeFailure(std::string("metrics must be a JSON object: ") + e.what());
+    }
+    if (!given.is_object()) throw RuntimeFailure("metrics must be a JSON object, got: " + text);
+    row.update(given);
+    return row;
+  }
 
  private:
   const Recipe& recipe_;
@@ -104,6 +126,7 @@ class RunStageContext : public StageContext {
   ResumeState& state_;
   int index_;
   std::optional<std::string> resumed_;
+  std::function<std::shared_ptr<const Dataset>()> dataset_;
 };
 
 }  // namespace
@@ -114,6 +137,20 @@ struct Runner::Impl {
   Recipe recipe;
   std::shared_ptr<GraphModule> model;
   std::vector<BuiltStage> stages;
+  std::shared_ptr<const Dataset> dataset;
+
+  // Opens the recipe's dataset once, when a stage first asks for it.
+  std::shared_ptr<const Dataset> openDataset() {
+    if (dataset) return dataset;
+    if (!recipe.data) throw RuntimeFailure("this stage needs data: add a data: section to the recipe");
+    const auto& c = *recipe.data;
+    atStep(c, "dataset", [&] {
+      auto d = host.registriesInUse().of<Dataset>().find(c.kind)->factory.create(c.options);
+      if (!d) throw RuntimeFailure("returned no dataset");
+      dataset = std::shared_ptr<const Dataset>(std::move(d));
+    });
+    return dataset;
+  }
 
   // Everything that can fail on bad input, before any file is written.
   void prepare(bool build_model) {
@@ -232,6 +269,7 @@ std::string Runner::run() {
     spdlog::info("stage {}/{}: {} (plugin {})", i + 1, I.stages.size(), c.kind, c.provider);
     RunStageContext ctx(r, dir, I.model, state, static_cast<int>(i));
     ctx.setResumed(state.progress_state);
+    ctx.setDatasetOpener([&I] { return I.openDataset(); });
     atStep(c, "stage", [&] { I.stages[i].stage->run(ctx); });
     I.model->save(dir.stageCheckpoint(static_cast<int>(i), c.kind));
     state.completed_stages = static_cast<int>(i) + 1;

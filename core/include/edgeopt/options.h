@@ -27,6 +27,7 @@ enum class OptionType {
   StringList,
   Selectors,   // layer selectors (string or list of strings), see selector.h
   Map,         // free-form map, validated by the component itself
+  List,        // free-form list (ConfigNode), validated by the component itself
 };
 const char* toString(OptionType t);
 

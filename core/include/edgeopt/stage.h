@@ -29,8 +29,12 @@ class StageContext {
   virtual const std::string& runDir() const = 0;  // the run directory
   // A folder for this stage's own files (created on first call).
   virtual std::string stageDir() = 0;
-  // The recipe's `data:` section (validated), or nullptr when the recipe has none.
+  // The recipe's `data:` section (validated: the dataset's options plus the
+  // loader options of data_loader.h), or nullptr when the recipe has none.
   virtual const Options* dataOptions() const = 0;
+  // The recipe's dataset, opened on first use (shared by all stages); throws
+  // a RuntimeFailure when the recipe has no `data:` section.
+  virtual std::shared_ptr<const Dataset> dataset() = 0;
   virtual uint64_t seed() const = 0;
   virtual bool deterministic() const = 0;
   virtual int threads() const = 0;
@@ -38,8 +42,13 @@ class StageContext {
   // Resumable progress for long stages (one call per finished epoch, say).
   // Saves the current model and `state` (JSON text) atomically; after a crash,
   // `--resume` restores that model and returns `state` from resumedProgress().
-  virtual void saveProgress(const std::string& state) = 0;
+  // `metrics` (a JSON object, optional) is recorded in the same step, so a
+  // resumed run never repeats or loses a metrics row.
+  virtual void saveProgress(const std::string& state, const std::string& metrics = "") = 0;
   virtual std::optional<std::string> resumedProgress() const = 0;
+  // Appends a metrics row (a JSON object) to metrics.jsonl and metrics.csv of
+  // the run; "stage" and "kind" are added.
+  virtual void recordMetrics(const std::string& metrics) = 0;
 };
 
 class Stage {

@@ -1,0 +1,171 @@
+// The training loop shared by the training stages.
+#include "progress.h"
+
+#include <edgeopt/data_loader.h>
+#include <edgeopt/fileutil.h>
+#include <edgeopt/graph_module.h>
+#include <edgeopt/stage.h>
+#include <edgeopt/trainer.h>
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/sgd.h>
+#include <torch/serialize.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace edgeopt {
+
+struct Trainer::Impl {
+  StageContext& ctx;
+  TrainConfig config;
+  Hooks hooks;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+
+  // Two groups, as torchvision's references do: no weight decay on 1-D tensors
+  // (BN weights, biases) unless asked.
+  void makeOptimizer(GraphModule& model) {
+    std::vector<at::Tensor> decay, no_decay;
+    for (const auto& [name, t] : model.namedParameters()) {
+      if (!t.requires_grad()) continue;
+      (t.dim() <= 1 && !config.decay_norm_and_bias ? no_decay : decay).push_back(t);
+    }
+    const double wd = config.weight_decay;
+    if (config.optimizer == "adamw") {
+      std::vector<torch::optim::OptimizerParamGroup> groups;
+      groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(config.lr));
+      groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(config.lr));
+      static_cast<torch::optim::AdamWOptions&>(groups[0].options()).weight_decay(wd);
+      static_cast<torch::optim::AdamWOptions&>(groups[1].options()).weight_decay(0);
+      optimizer = std::make_unique<torch::optim::AdamW>(std::move(groups), torch::optim::AdamWOptions(config.lr));
+    } else {
+      auto options = [&](double decay_value) {
+        return std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(config.lr)
+                                                              .momentum(config.momentum)
+                                                              .nesterov(config.nesterov)
+                                                              .weight_decay(decay_value));
+      };
+      std::vector<torch::optim::OptimizerParamGroup> groups;
+      groups.emplace_back(decay, options(wd));
+      groups.emplace_back(no_decay, options(0));
+      optimizer = std::make_unique<torch::optim::SGD>(std::move(groups), torch::optim::SGDOptions(config.lr));
+    }
+  }
+
+  void setLearningRate(double lr) {
+    for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
+  }
+
+  std::string optimizerFile(int64_t epoch) {
+    return ctx.stageDir() + "/optimizer-epoch-" + std::to_string(epoch) + ".pt";
+  }
+
+  void saveOptimizer(const std::string& path) {
+    const std::string tmp = path + ".tmp";
+    torch::save(*optimizer, tmp);
+    fs::rename(tmp, path);
+  }
+};
+
+Trainer::Trainer(StageContext& ctx, TrainConfig config, Hooks hooks)
+    : impl_(new Impl{ctx, std::move(config), std::move(hooks), nullptr}) {}
+Trainer::~Trainer() = default;
+
+EvalResult Trainer::fit() {
+  Impl& I = *impl_;
+  const TrainConfig& c = I.config;
+  StageContext& ctx = I.ctx;
+  GraphModule& model = ctx.model();
+  auto dataset = ctx.dataset();
+  const Options& data = *ctx.dataOptions();
+  auto train = makeDataLoader(dataset, Split::Train, data, loaderOptions(data, Split::Train, ctx.seed()));
+  std::unique_ptr<DataLoader> val;
+  if (dataset->size(Split::Val) > 0)
+    val = makeDataLoader(dataset, Split::Val, data, loaderOptions(data, Split::Val, ctx.seed()));
+  I.makeOptimizer(model);
+
+  int64_t start = 0;
+  std::string previous_optimizer_file;
+  if (auto resumed = ctx.resumedProgress()) {
+    const json state = json::parse(*resumed);
+    start = state.at("epoch").get<int64_t>();
+    previous_optimizer_file = state.at("optimizer").get<std::string>();
+    torch::load(*I.optimizer, previous_optimizer_file);
+    spdlog::info("resuming training after epoch {}", start);
+  }
+
+  const size_t per_epoch = c.max_batches > 0 ? std::min<size_t>(train->batchesPerEpoch(), c.max_batches)
+                                             : train->batchesPerEpoch();
+  EvalResult last;
+  for (int64_t epoch = start; epoch < c.epochs; ++epoch) {
+    if (I.hooks.on_epoch_start) I.hooks.on_epoch_start(epoch, model);
+    model.train();
+    train->startEpoch(epoch);
+    Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(c.epochs), per_epoch);
+    const auto t0 = std::chrono::steady_clock::now();
+    double loss_sum = 0, correct = 0;
+    int64_t seen = 0;
+    size_t batch_index = 0;
+    double lr = 0;
+    while (batch_index < per_epoch) {
+      auto batch = train->next();
+      if (!batch) break;
+      lr = learningRate(c, static_cast<double>(epoch) + static_cast<double>(batch_index) / per_epoch);
+      I.setLearningRate(lr);
+      const at::Tensor logits = model.forward({batch->images})[0];
+      const at::Tensor loss = crossEntropy(logits, batch->labels, c.label_smoothing);
+      const double loss_value = loss.item<double>();
+      if (!std::isfinite(loss_value))
+        throw RuntimeFailure("the loss is " + std::string(std::isnan(loss_value) ? "NaN" : "infinite") +
+                             " at epoch " + std::to_string(epoch + 1) + ", batch " + std::to_string(batch_index + 1) +
+                             "; the last good checkpoint is kept (resume with --resume after lowering lr)");
+      I.optimizer->zero_grad();
+      loss.backward();
+      if (c.clip_grad_norm > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), c.clip_grad_norm);
+      I.optimizer->step();
+      const int64_t n = batch->labels.size(0);
+      loss_sum += loss_value * static_cast<double>(n);
+      correct += logits.detach().argmax(1).eq(batch->labels).sum().item<double>();
+      seen += n;
+      ++batch_index;
+      progress.update(batch_index, loss_sum / seen, 100.0 * correct / seen, seen);
+    }
+    progress.finish();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    json row = {{"epoch", epoch + 1},
+                {"lr", lr},
+                {"train_loss", seen ? loss_sum / seen : 0.0},
+                {"train_top1", seen ? 100.0 * correct / seen : 0.0},
+                {"images_per_sec", seconds > 0 ? seen / seconds : 0.0},
+                {"seconds", seconds},
+                {"skipped", train->skippedThisEpoch()}};
+    if (train->skippedThisEpoch())
+      spdlog::warn("epoch {}: skipped {} unreadable examples", epoch + 1, train->skippedThisEpoch());
+    const bool evaluate = val && ((epoch + 1) % c.eval_every == 0 || epoch + 1 == c.epochs);
+    if (evaluate) {
+      last = evaluateClassifier(model, *val, c.max_batches);
+      row["val_loss"] = last.loss;
+      row["val_top1"] = last.top1;
+      row["val_top5"] = last.top5;
+      spdlog::info("epoch {}: train loss {:.4f} top1 {:.2f}% | val loss {:.4f} top1 {:.2f}% top5 {:.2f}%",
+                   epoch + 1, row["train_loss"].get<double>(), row["train_top1"].get<double>(), last.loss,
+                   last.top1, last.top5);
+    }
+    const std::string optimizer_file = I.optimizerFile(epoch + 1);
+    I.saveOptimizer(optimizer_file);
+    ctx.saveProgress(json{{"epoch", epoch + 1}, {"optimizer", optimizer_file}}.dump(), row.dump());
+    if (!previous_optimizer_file.empty()) fs::remove(previous_optimizer_file);
+    previous_optimizer_file = optimizer_file;
+  }
+  return last;
+}
+
+}  // namespace edgeopt

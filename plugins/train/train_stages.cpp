@@ -1,0 +1,69 @@
+// The `train` stage (float training or fine-tuning on the recipe's data) and
+// the `evaluate` stage (top-1/top-5 on the validation split, as a metrics row).
+#include <edgeopt/data_loader.h>
+#include <edgeopt/graph_module.h>
+#include <edgeopt/plugin.h>
+#include <edgeopt/stage.h>
+#include <edgeopt/trainer.h>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace {
+
+class TrainStage : public edgeopt::Stage {
+ public:
+  explicit TrainStage(const edgeopt::Options& o) : config_(edgeopt::TrainConfig::fromOptions(o)) {}
+
+  std::vector<std::string> plan(const edgeopt::GraphModule&) const override {
+    char line[200];
+    std::snprintf(line, sizeof line, "%ld epochs, %s lr %g (%s%s), weight decay %g%s",
+                  static_cast<long>(config_.epochs), config_.optimizer.c_str(), config_.lr, config_.schedule.c_str(),
+                  config_.warmup_epochs > 0 ? ", warm-up" : "", config_.weight_decay,
+                  config_.label_smoothing > 0 ? ", label smoothing" : "");
+    return {line};
+  }
+
+  void run(edgeopt::StageContext& ctx) override { edgeopt::Trainer(ctx, config_).fit(); }
+
+ private:
+  edgeopt::TrainConfig config_;
+};
+
+class EvaluateStage : public edgeopt::Stage {
+ public:
+  explicit EvaluateStage(const edgeopt::Options& o) : max_batches_(o.get<int64_t>("max_batches")) {}
+
+  void run(edgeopt::StageContext& ctx) override {
+    auto dataset = ctx.dataset();
+    const edgeopt::Options& data = *ctx.dataOptions();
+    if (dataset->size(edgeopt::Split::Val) == 0) throw edgeopt::RuntimeFailure("the dataset has no val split");
+    auto loader = edgeopt::makeDataLoader(dataset, edgeopt::Split::Val, data,
+                                          edgeopt::loaderOptions(data, edgeopt::Split::Val, ctx.seed()));
+    const auto r = edgeopt::evaluateClassifier(ctx.model(), *loader, max_batches_);
+    spdlog::info("evaluate: {} images, loss {:.4f}, top1 {:.2f}%, top5 {:.2f}%", r.count, r.loss, r.top1, r.top5);
+    ctx.recordMetrics(nlohmann::json{{"val_loss", r.loss}, {"val_top1", r.top1}, {"val_top5", r.top5},
+                                     {"val_images", r.count}}.dump());
+  }
+
+ private:
+  int64_t max_batches_;
+};
+
+void registerTrain(edgeopt::PluginRegistrar& r) {
+  edgeopt::StageFactory train;
+  train.summary = "trains the model on the recipe's data (SGD/AdamW, schedules, warm-up, label smoothing)";
+  edgeopt::addTrainOptions(train.options);
+  train.create = [](const edgeopt::Options& o) { return std::make_unique<TrainStage>(o); };
+  r.add<edgeopt::Stage>("train", std::move(train));
+
+  edgeopt::StageFactory evaluate;
+  evaluate.summary = "top-1/top-5 accuracy and loss on the validation split";
+  evaluate.options.add("max_batches", edgeopt::OptionType::Int).defaultValue(int64_t{0}).atLeast(0);
+  evaluate.create = [](const edgeopt::Options& o) { return std::make_unique<EvaluateStage>(o); };
+  r.add<edgeopt::Stage>("evaluate", std::move(evaluate));
+}
+
+}  // namespace
+
+EDGEOPT_PLUGIN("0.1.0", "training and evaluation stages", registerTrain)
