@@ -1,4 +1,5 @@
 #include <edgeopt/data_loader.h>
+#include <edgeopt/transforms.h>
 #include <edgeopt/recipe.h>
 #include <edgeopt/stage.h>
 
@@ -220,8 +221,10 @@ Recipe loadRecipeDocument(const std::string& path, const std::vector<std::string
 
 void validateComponents(Recipe& r, const Registries& registries) {
   r.model = validateComponent(*r.document.find("model"), "model", "source", registries.of<ModelSource>(), r);
-  if (const ConfigNode* data = r.document.find("data"))
+  if (const ConfigNode* data = r.document.find("data")) {
     r.data = validateComponent(*data, "data", "dataset", registries.of<Dataset>(), r, addDataLoaderOptions);
+    checkTransforms(r.data->options);  // transform lists fail at validation, not when a stage starts
+  }
   const auto& items = r.document.find("stages")->items();
   r.stages.clear();
   for (size_t i = 0; i < items.size(); ++i)

@@ -25,14 +25,22 @@ std::string joinNames(const std::vector<std::string>& names) {
 class ExportStage : public Stage {
  public:
   explicit ExportStage(const Options& o) : name_(o.get<std::string>("name")) {
+    for (const auto& e : o.get<ConfigNode>("settings").entries())
+      if (!registries().of<Exporter>().contains(e.key))
+        throw RecipeError(e.key_location, joinKey(o.key("settings"), e.key),
+                          "settings for an unknown export format (available: " +
+                              joinNames(registries().of<Exporter>().names()) + ")");
     if (name_.empty() || name_.find('/') != std::string::npos) o.fail("name", "must be a file name without '/'");
     const auto& exporters = registries().of<Exporter>();
     for (const auto& format : o.get<std::vector<std::string>>("formats")) {
       const auto* entry = exporters.find(format);
       if (!entry)
         o.fail("formats", "unknown export format '" + format + "' (available: " + joinNames(exporters.names()) + ")");
-      // Exporter settings get their own recipe keys once an exporter has any.
-      auto exporter = entry->factory.create(entry->factory.options.validate(ConfigNode(), o.key("formats")));
+      // Per-format settings: `settings: {onnx: {opset: 13}}`, validated against the exporter's schema.
+      ConfigNode node;
+      const std::string key = joinKey(o.key("settings"), format);
+      if (const ConfigNode* given = o.get<ConfigNode>("settings").find(format)) node = *given;
+      auto exporter = entry->factory.create(entry->factory.options.validate(node, key, {}, base_dir_));
       files_.push_back("exports/" + name_ + exporter->extension());
       exporters_.push_back(std::move(exporter));
     }
@@ -52,6 +60,7 @@ class ExportStage : public Stage {
 
  private:
   std::string name_;
+  std::string base_dir_ = ".";
   std::vector<std::string> files_;
   std::vector<std::unique_ptr<Exporter>> exporters_;
 };
@@ -65,6 +74,8 @@ StageFactory exportStageFactory() {
       .defaultValue(std::vector<std::string>{"edgeopt"})
       .help("exporter names, e.g. [edgeopt, onnx]");
   f.options.add("name", OptionType::String).defaultValue(std::string("model")).help("file name stem");
+  f.options.add("settings", OptionType::Map).defaultValue(ConfigNode::map({}))
+      .help("per-format exporter options, e.g. {onnx: {opset: 13}}");
   f.create = [](const Options& o) { return std::make_unique<ExportStage>(o); };
   return f;
 }

@@ -59,12 +59,16 @@ std::shared_ptr<GraphModule> buildResNet(int depth, const ZooOptions& o) {
   }
   auto width = [&](int64_t c) { return std::max<int64_t>(1, std::lround(c * o.width_mult)); };
 
+  // Small images (28-64 px): conv1 without stride and no max pool, so the
+  // last feature map is input/8 (zoo_models.h).
+  const bool small_input = o.input_size <= 64;
+
   ModelBuilder b;
   Value* x = b.input("x");
   int64_t in = width(64);
-  x = convBn(b, "conv1", "bn1", x, o.in_channels, in, 7, 2);
+  x = convBn(b, "conv1", "bn1", x, o.in_channels, in, 7, small_input ? 1 : 2);
   x = b.relu("relu", x);
-  x = b.maxPool2d("maxpool", x, 3, 2, 1);
+  if (!small_input) x = b.maxPool2d("maxpool", x, 3, 2, 1);
   for (int layer = 0; layer < 4; ++layer) {
     auto s = b.module("layer" + std::to_string(layer + 1), "Sequential");
     int64_t planes = width(64 << layer);

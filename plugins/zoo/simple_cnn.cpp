@@ -1,5 +1,6 @@
 // A tiny CNN for fast tests and examples: two conv-BN-ReLU blocks, pooling
-// and a linear classifier (about 5K parameters at width_mult 1).
+// and a linear classifier (about 5K parameters at width_mult 1). Inputs
+// larger than 64 px get a stride-2 first conv; the parameters are the same.
 #include "zoo_models.h"
 
 #include <edgeopt/ir/builder.h>
@@ -16,7 +17,8 @@ std::shared_ptr<GraphModule> buildSimpleCnn(const ZooOptions& o) {
   ir::Value* x = b.input("x");
   {
     auto features = b.module("features", "Sequential");
-    x = b.conv2d("0", x, Conv2dOptions(o.in_channels, c1, 3).padding(1).bias(false));
+    const int64_t stem_stride = o.input_size <= 64 ? 1 : 2;
+    x = b.conv2d("0", x, Conv2dOptions(o.in_channels, c1, 3).stride(stem_stride).padding(1).bias(false));
     x = b.batchNorm2d("1", x, c1);
     x = b.relu("2", x);
     x = b.maxPool2d("3", x, 2, 2);

@@ -20,6 +20,10 @@ const std::map<std::string, Builder>& builders() {
       {"resnet50", [](const ZooOptions& o) { return zoo::buildResNet(50, o); }},
       {"resnet101", [](const ZooOptions& o) { return zoo::buildResNet(101, o); }},
       {"simple_cnn", zoo::buildSimpleCnn},
+      {"efficientnet_b0", zoo::buildEfficientNetB0},
+      {"regnet_x_800mf", zoo::buildRegNetX800MF},
+      {"yolov5n", [](const ZooOptions& o) { return zoo::buildYoloV5(0.33, 0.25, o); }},
+      {"yolov5s", [](const ZooOptions& o) { return zoo::buildYoloV5(0.33, 0.50, o); }},
   };
   return table;
 }

@@ -3,7 +3,7 @@
 //     kind: zoo
 //     name: mobilenet_v2
 //     num_classes: 10
-//     input_size: 32     # <= 64 selects MobileNetV2's small-input variant
+//     input_size: 32     # <= 64 selects the small-input variant (zoo_models.h)
 #include <edgeopt/model_source.h>
 #include <edgeopt/options.h>
 #include <edgeopt/plugin.h>
@@ -26,13 +26,16 @@ edgeopt::OptionSchema zooSchema() {
   using edgeopt::OptionType;
   edgeopt::OptionSchema s;
   s.add("name", OptionType::String).required().choices(edgeopt::zooModelNames()).help("model architecture");
-  s.add("num_classes", OptionType::Int).defaultValue(int64_t{1000}).range(1, 1e6).help("classifier outputs");
+  s.add("num_classes", OptionType::Int)
+      .defaultValue(int64_t{1000})
+      .range(1, 1e6)
+      .help("classifier outputs (detectors: object classes)");
   s.add("width_mult", OptionType::Float).defaultValue(1.0).range(0.05, 8.0).help("channel width multiplier");
   s.add("in_channels", OptionType::Int).defaultValue(int64_t{3}).range(1, 1024).help("input image channels");
   s.add("input_size", OptionType::Int)
       .defaultValue(int64_t{224})
       .range(1, 16384)
-      .help("input height = width; mobilenet_v2 uses fewer strides at <= 64");
+      .help("input height = width; classifiers use fewer strides at <= 64");
   return s;
 }
 

@@ -114,10 +114,12 @@ TEST_CASE("ops: pools and mean", "[ir][ops]") {
 
 TEST_CASE("ops: every registered op has a kernel, a shape function and a channel behaviour", "[ir][ops]") {
   const auto& reg = OpRegistry::instance();
-  std::vector<std::string> expected{"adaptive_avg_pool2d", "add", "avg_pool2d", "batch_norm", "cat", "conv2d",
-                                    "div", "dropout", "flatten", "gelu", "hardsigmoid", "hardswish", "hardtanh",
-                                    "identity", "leaky_relu", "linear", "max_pool2d", "mean", "mul", "relu",
-                                    "relu6", "reshape", "sigmoid", "silu", "softmax", "sub", "tanh"};
+  std::vector<std::string> expected{
+      "adaptive_avg_pool2d", "add", "avg_pool2d", "batch_norm", "cat", "chunk", "conv2d", "conv_transpose2d", "div",
+      "dropout", "flatten", "full_like", "gelu", "group_norm", "hardsigmoid", "hardswish", "hardtanh", "identity",
+      "interpolate", "layer_norm", "leaky_relu", "linear", "matmul", "max_pool2d", "mean", "mul", "pad", "permute",
+      "relu", "relu6", "reshape", "sigmoid", "silu", "slice", "softmax", "split", "stochastic_depth", "sub", "tanh",
+      "transpose"};
   CHECK(reg.names() == expected);
   CHECK(reg.get("conv2d").channels == ChannelBehaviour::Producer);
   CHECK(reg.get("add").channels == ChannelBehaviour::Elementwise);

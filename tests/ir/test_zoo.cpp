@@ -20,10 +20,12 @@ int64_t countOps(const GraphModule& m, const std::string& op) {
 
 TEST_CASE("zoo: names and errors", "[ir][zoo]") {
   auto names = zooModelNames();
-  for (const char* n : {"mobilenet_v2", "resnet18", "resnet50", "simple_cnn"})
+  for (const char* n : {"mobilenet_v2", "resnet18", "resnet50", "simple_cnn", "efficientnet_b0", "regnet_x_800mf",
+                        "yolov5n", "yolov5s"})
     CHECK(std::find(names.begin(), names.end(), n) != names.end());
   REQUIRE_THROWS_AS(buildZooModel("lenet", ZooOptions{}), InputError);
-  REQUIRE_THROWS_WITH(buildZooModel("lenet", ZooOptions{}), Contains("zoo: unknown model 'lenet' (known: mobilenet_v2,"));
+  REQUIRE_THROWS_WITH(buildZooModel("lenet", ZooOptions{}),
+                      Contains("zoo: unknown model 'lenet' (known: efficientnet_b0, mobilenet_v2,"));
   ZooOptions bad;
   bad.num_classes = 0;
   REQUIRE_THROWS_AS(buildZooModel("resnet18", bad), InputError);
@@ -36,13 +38,17 @@ TEST_CASE("zoo: names and errors", "[ir][zoo]") {
 // equal torchvision's published numbers.
 TEST_CASE("zoo: torchvision parameter counts and MACs at 224", "[ir][zoo]") {
   // Conv + linear MACs. torchvision documents "GFLOPS" (counted as MACs) of 0.30
-  // (mobilenet_v2), 1.81 (resnet18), 0.22 / 0.06 (mobilenet_v3 large / small), 4.09 (resnet50).
+  // (mobilenet_v2), 1.81 (resnet18), 0.22 / 0.06 (mobilenet_v3 large / small), 4.09 (resnet50),
+  // 0.39 (efficientnet_b0), 0.80 (regnet_x_800mf); the exact values are from forward hooks
+  // on the torchvision models (out.numel() * in / groups * kH * kW, out.numel() * in_features).
   struct Expect { const char* name; int64_t params; int64_t macs; int64_t convs; };
   for (Expect e : {Expect{"mobilenet_v2", 3504872, 300'774'272, 52},
                    Expect{"resnet18", 11689512, 1'814'073'344, 20},
                    Expect{"mobilenet_v3_large", 5483032, 216'589'760, 62},
                    Expect{"mobilenet_v3_small", 2542856, 56'510'400, 52},
-                   Expect{"resnet50", 25557032, 4'089'184'256, 53}}) {
+                   Expect{"resnet50", 25557032, 4'089'184'256, 53},
+                   Expect{"efficientnet_b0", 5288548, 385'814'752, 81},
+                   Expect{"regnet_x_800mf", 7259656, 799'699'712, 53}}) {
     INFO(e.name);
     auto m = buildZooModel(e.name, ZooOptions{});
     ModelSummary s = summarize(*m, {1, 3, 224, 224});
@@ -88,6 +94,85 @@ TEST_CASE("zoo: mobilenet_v2 names, scopes and small-input variant", "[ir][zoo]"
   CHECK(s->graph().findNode("features.4.conv.1.0")->get<Ints>("stride") == Ints{2, 2});
   summarize(*s, {1, 3, 32, 32});
   CHECK(*s->graph().findNode("features.18.2")->output()->shape() == Shape{1, 1280, 4, 4});  // 32 / 8
+}
+
+// The small-input variant keeps every parameter name and shape (torchvision
+// weights load) and ends at input/8.
+TEST_CASE("zoo: small-input variants keep the state_dict and end at input/8", "[ir][zoo]") {
+  struct Expect { const char* name; const char* last_features; int64_t channels; };
+  for (Expect e : {Expect{"mobilenet_v2", "features.18.2", 1280}, Expect{"efficientnet_b0", "features.8.2", 1280},
+                   Expect{"regnet_x_800mf", "trunk_output.block4.block4-4.activation", 672},
+                   Expect{"resnet18", "layer4.1.relu_1", 512}, Expect{"resnet50", "layer4.2.relu_2", 2048}}) {
+    INFO(e.name);
+    ZooOptions o;
+    o.num_classes = 10;
+    auto full = buildZooModel(e.name, o);
+    o.input_size = 32;
+    auto small = buildZooModel(e.name, o);
+    auto a = full->stateDict(), b = small->stateDict();
+    REQUIRE(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      CHECK(a[i].first == b[i].first);
+      CHECK(a[i].second.sizes() == b[i].second.sizes());
+    }
+    ModelSummary s = summarize(*small, {1, 3, 32, 32});
+    CHECK(s.outputShapes == std::vector<Shape>{{1, 10}});
+    Node* last = small->graph().findNode(e.last_features);
+    REQUIRE(last != nullptr);
+    CHECK(*last->output()->shape() == Shape{1, e.channels, 4, 4});
+    summarize(*full, {1, 3, 224, 224});
+    CHECK(*full->graph().findNode(e.last_features)->output()->shape() == Shape{1, e.channels, 7, 7});
+  }
+  ZooOptions small;
+  small.input_size = 64;
+  CHECK(buildZooModel("resnet18", small)->graph().findNode("maxpool") == nullptr);
+  CHECK(buildZooModel("resnet18", small)->graph().findNode("conv1")->get<Ints>("stride") == Ints{1, 1});
+  CHECK(buildZooModel("resnet18", ZooOptions{})->graph().findNode("maxpool") != nullptr);
+  auto eff = buildZooModel("efficientnet_b0", small);
+  CHECK(eff->graph().findNode("features.0.0")->get<Ints>("stride") == Ints{1, 1});
+  CHECK(eff->graph().findNode("features.2.0.block.1.0")->get<Ints>("stride") == Ints{1, 1});
+  CHECK(eff->graph().findNode("features.3.0.block.1.0")->get<Ints>("stride") == Ints{2, 2});
+  auto reg = buildZooModel("regnet_x_800mf", small);
+  CHECK(reg->graph().findNode("stem.0")->get<Ints>("stride") == Ints{1, 1});
+  CHECK(reg->graph().findNode("trunk_output.block1.block1-0.f.b.0")->get<Ints>("stride") == Ints{1, 1});
+  CHECK(reg->graph().findNode("trunk_output.block2.block2-0.proj.0")->get<Ints>("stride") == Ints{2, 2});
+  // simple_cnn is the small-input design; larger inputs get a stride-2 first conv.
+  CHECK(buildZooModel("simple_cnn", small)->graph().findNode("features.0")->get<Ints>("stride") == Ints{1, 1});
+  auto cnn = buildZooModel("simple_cnn", ZooOptions{});
+  CHECK(cnn->graph().findNode("features.0")->get<Ints>("stride") == Ints{2, 2});
+  summarize(*cnn, {1, 3, 224, 224});
+  CHECK(*cnn->graph().findNode("features.6")->output()->shape() == Shape{1, 32, 56, 56});
+}
+
+TEST_CASE("zoo: efficientnet_b0 and regnet_x_800mf names and modules", "[ir][zoo]") {
+  auto eff = buildZooModel("efficientnet_b0", ZooOptions{});
+  for (const char* name : {"features.0.0.weight", "features.1.0.block.0.0.weight", "features.1.0.block.1.fc1.bias",
+                           "features.1.0.block.2.1.running_var", "features.2.0.block.0.0.weight",
+                           "features.2.0.block.2.fc2.weight", "features.7.0.block.3.0.weight",
+                           "features.8.1.num_batches_tracked", "classifier.1.weight"})
+    CHECK(eff->hasTensor(name));
+  // Stochastic depth only on residual blocks, p = 0.2 * block index / 16.
+  CHECK(eff->graph().findNode("features.2.0.stochastic_depth") == nullptr);
+  Node* sd = eff->graph().findNode("features.6.3.stochastic_depth");
+  REQUIRE(sd != nullptr);
+  CHECK(sd->moduleType() == "StochasticDepth");
+  CHECK(sd->get<double>("p") == Approx(0.2 * 14 / 16));
+  CHECK(countOps(*eff, "stochastic_depth") == 9);
+  CHECK(countOps(*eff, "sigmoid") == 16);
+  CHECK(eff->graph().findNode("features.1.0.block.1.scale_activation")->moduleType() == "Sigmoid");
+  // EfficientNet's Linear init: U(+-1/sqrt(out_features)), zero bias.
+  CHECK(eff->tensor("classifier.1.weight").abs().max().item<double>() <= 1 / std::sqrt(1000.0));
+  CHECK(eff->tensor("classifier.1.weight").abs().max().item<double>() > 0.9 / std::sqrt(1000.0));
+  CHECK(eff->tensor("classifier.1.bias").eq(0).all().item<bool>());
+
+  auto reg = buildZooModel("regnet_x_800mf", ZooOptions{});
+  for (const char* name : {"stem.0.weight", "trunk_output.block1.block1-0.proj.0.weight",
+                           "trunk_output.block1.block1-0.f.a.0.weight", "trunk_output.block3.block3-6.f.c.1.bias",
+                           "trunk_output.block4.block4-4.f.b.0.weight", "fc.weight"})
+    CHECK(reg->hasTensor(name));
+  CHECK_FALSE(reg->hasTensor("trunk_output.block2.block2-1.proj.0.weight"));
+  CHECK(reg->graph().findNode("trunk_output.block3.block3-2.f.b.0")->get<int64_t>("groups") == 288 / 16);
+  CHECK(reg->graph().findNode("stem.0")->scope().front() == ScopeEntry{"stem", "SimpleStemIN"});
 }
 
 TEST_CASE("zoo: resnet names reuse the block's relu module", "[ir][zoo]") {

@@ -27,6 +27,11 @@ OpRegistry& OpRegistry::instance() {
     ops::registerArithmeticOps(*r);
     ops::registerShapeOps(*r);
     ops::registerPoolOps(*r);
+    ops::registerTensorOps(*r);
+    ops::registerResizeOps(*r);
+    ops::registerConvTransposeOps(*r);
+    ops::registerNormExtraOps(*r);
+    ops::registerRegularizationOps(*r);
     return r;
   }();
   return *registry;

@@ -8,13 +8,24 @@ namespace {
 using TensorFn = at::Tensor (*)(const at::Tensor&, const at::Tensor&);
 using ScalarFn = at::Tensor (*)(const at::Tensor&, const at::Scalar&);
 
-void addBinary(OpRegistry& r, const std::string& name, TensorFn tensor_fn, ScalarFn scalar_fn) {
+// Export: the ONNX op with a scalar initializer for `other`; torch.<name>.
+void addBinary(OpRegistry& r, const std::string& name, TensorFn tensor_fn, ScalarFn scalar_fn,
+               const std::string& onnx_op) {
   Kernel kernel = [tensor_fn, scalar_fn](const Node& n, const Tensors& in, const ExecContext&) {
     if (in.size() == 2) return Tensors{tensor_fn(in[0], in[1])};
     check(n, n.hasAttr("other"), "with one input, the scalar operand must be attribute 'other'");
     return Tensors{scalar_fn(in[0], at::Scalar(n.get<double>("other")))};
   };
-  r.add({name, 1, 2, kernel, broadcastShapes, {}, ChannelBehaviour::Elementwise});
+  OnnxEmitter onnx = [onnx_op](OnnxEmitContext& ctx) {
+    std::vector<std::string> in = ctx.inputs;
+    if (in.size() == 1) in.push_back(ctx.scalar("other", float(ctx.node.get<double>("other"))));
+    ctx.add(onnx_op, in, {ctx.outputs[0]});
+  };
+  ScriptEmitter script = [name](ScriptEmitContext& ctx) {
+    std::string other = ctx.inputs.size() == 2 ? ctx.inputs[1] : script::number(ctx.node.get<double>("other"));
+    return ctx.call("torch." + name, {ctx.inputs[0], other});
+  };
+  r.add({name, 1, 2, kernel, broadcastShapes, {}, ChannelBehaviour::Elementwise, onnx, script});
 }
 
 }  // namespace
@@ -22,16 +33,16 @@ void addBinary(OpRegistry& r, const std::string& name, TensorFn tensor_fn, Scala
 void registerArithmeticOps(OpRegistry& r) {
   addBinary(
       r, "add", [](const at::Tensor& a, const at::Tensor& b) { return at::add(a, b); },
-      [](const at::Tensor& a, const at::Scalar& b) { return at::add(a, b); });
+      [](const at::Tensor& a, const at::Scalar& b) { return at::add(a, b); }, "Add");
   addBinary(
       r, "sub", [](const at::Tensor& a, const at::Tensor& b) { return at::sub(a, b); },
-      [](const at::Tensor& a, const at::Scalar& b) { return at::sub(a, b); });
+      [](const at::Tensor& a, const at::Scalar& b) { return at::sub(a, b); }, "Sub");
   addBinary(
       r, "mul", [](const at::Tensor& a, const at::Tensor& b) { return at::mul(a, b); },
-      [](const at::Tensor& a, const at::Scalar& b) { return at::mul(a, b); });
+      [](const at::Tensor& a, const at::Scalar& b) { return at::mul(a, b); }, "Mul");
   addBinary(
       r, "div", [](const at::Tensor& a, const at::Tensor& b) { return at::div(a, b); },
-      [](const at::Tensor& a, const at::Scalar& b) { return at::div(a, b); });
+      [](const at::Tensor& a, const at::Scalar& b) { return at::div(a, b); }, "Div");
 }
 
 }  // namespace edgeopt::ir::ops

@@ -1,7 +1,9 @@
 #pragma once
 // Helpers shared by the op families (ops_*.cpp). Internal to core/src/ir.
 #include <edgeopt/error.h>
+#include <edgeopt/ir/onnx_emit.h>
 #include <edgeopt/ir/op_registry.h>
+#include <edgeopt/ir/torchscript_emit.h>
 
 #include <ATen/ATen.h>
 
@@ -17,6 +19,11 @@ void registerActivationOps(OpRegistry& r);  // relu, relu6, hardtanh, ... softma
 void registerArithmeticOps(OpRegistry& r);  // add, sub, mul, div
 void registerShapeOps(OpRegistry& r);       // cat, flatten, reshape, identity, dropout
 void registerPoolOps(OpRegistry& r);        // max/avg/adaptive pools, mean
+void registerTensorOps(OpRegistry& r);      // split, chunk, slice, permute, transpose, pad, matmul, full_like
+void registerResizeOps(OpRegistry& r);      // interpolate (nearest/bilinear, by size or scale)
+void registerConvTransposeOps(OpRegistry& r);  // conv_transpose2d
+void registerNormExtraOps(OpRegistry& r);   // layer_norm, group_norm
+void registerRegularizationOps(OpRegistry& r);  // stochastic_depth
 
 using Tensors = std::vector<at::Tensor>;
 
@@ -35,5 +42,17 @@ int64_t numel(const Shape& s);
 std::vector<Shape> sameAsFirstInput(const Node&, const std::vector<Shape>& in);
 // Shape function for broadcasting binary ops.
 std::vector<Shape> broadcastShapes(const Node& n, const std::vector<Shape>& in);
+
+// Emitters for ops that map to one call (ops_emit_util.cpp):
+// `op_type(inputs...) -> outputs[0]` in ONNX, `fn(inputs...)` in TorchScript.
+OnnxEmitter onnxSingle(const std::string& op_type);
+ScriptEmitter scriptCall(const std::string& fn);
+// [top, left, bottom, right]-style ONNX pads from a symmetric 2-D padding.
+Ints onnxPads2d(const Ints& padding);
+// ReduceMean over `axes` into `out` (axes an attribute before opset 18, an input from 18).
+void onnxReduceMean(OnnxEmitContext& ctx, const std::string& x, const Ints& axes, bool keepdims,
+                    const std::string& out);
+// (x - mean) / sqrt(var + eps) over `axes` (biased variance), into `out`.
+void onnxNormalize(OnnxEmitContext& ctx, const std::string& x, const Ints& axes, double eps, const std::string& out);
 
 }  // namespace edgeopt::ir::ops

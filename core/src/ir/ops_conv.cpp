@@ -53,11 +53,52 @@ int64_t linearMacs(const Node&, const std::vector<Shape>& in, const std::vector<
   return numel(out[0]) * in[1][1];
 }
 
+// Export: Conv / Gemm (2-D input) or MatMul + Add; torch.conv2d / torch.linear.
+void conv2dOnnx(OnnxEmitContext& ctx) {
+  const Node& n = ctx.node;
+  OnnxNode& conv = ctx.add("Conv", ctx.inputs, {ctx.outputs[0]});
+  conv.attr("strides", expand(n, "stride", 2, 1))
+      .attr("pads", onnxPads2d(expand(n, "padding", 2, 0)))
+      .attr("dilations", expand(n, "dilation", 2, 1))
+      .attr("group", n.getOr<int64_t>("groups", 1));
+  if (auto w = ctx.inputShape(1)) conv.attr("kernel_shape", Ints{(*w)[2], (*w)[3]});
+}
+
+std::string conv2dScript(ScriptEmitContext& ctx) {
+  const Node& n = ctx.node;
+  return ctx.call("torch.conv2d", {ctx.inputs[0], ctx.inputs[1], ctx.inputOr(2, "None"),
+                                   script::ints(expand(n, "stride", 2, 1)), script::ints(expand(n, "padding", 2, 0)),
+                                   script::ints(expand(n, "dilation", 2, 1)),
+                                   script::integer(n.getOr<int64_t>("groups", 1))});
+}
+
+void linearOnnx(OnnxEmitContext& ctx) {
+  if (ctx.inputRank(0) == 2) {
+    ctx.add("Gemm", ctx.inputs, {ctx.outputs[0]}).attr("transB", 1);
+    return;
+  }
+  std::string wt = ctx.temp("weight_t");
+  ctx.add("Transpose", {ctx.inputs[1]}, {wt}).attr("perm", Ints{1, 0});
+  if (ctx.inputs.size() < 3) {
+    ctx.add("MatMul", {ctx.inputs[0], wt}, {ctx.outputs[0]});
+    return;
+  }
+  std::string mm = ctx.temp("matmul");
+  ctx.add("MatMul", {ctx.inputs[0], wt}, {mm});
+  ctx.add("Add", {mm, ctx.inputs[2]}, {ctx.outputs[0]});
+}
+
+std::string linearScript(ScriptEmitContext& ctx) {
+  return ctx.call("torch.linear", {ctx.inputs[0], ctx.inputs[1], ctx.inputOr(2, "None")});
+}
+
 }  // namespace
 
 void registerConvOps(OpRegistry& r) {
-  r.add({"conv2d", 2, 3, conv2dKernel, conv2dShape, conv2dMacs, ChannelBehaviour::Producer});
-  r.add({"linear", 2, 3, linearKernel, linearShape, linearMacs, ChannelBehaviour::Producer});
+  r.add({"conv2d", 2, 3, conv2dKernel, conv2dShape, conv2dMacs, ChannelBehaviour::Producer, conv2dOnnx,
+         conv2dScript});
+  r.add({"linear", 2, 3, linearKernel, linearShape, linearMacs, ChannelBehaviour::Producer, linearOnnx,
+         linearScript});
 }
 
 }  // namespace edgeopt::ir::ops

@@ -26,10 +26,29 @@ std::vector<Shape> batchNormShape(const Node& n, const std::vector<Shape>& in) {
   return {x};
 }
 
+// Export: BatchNormalization in inference form (running stats; ONNX momentum
+// is 1 - PyTorch's). TorchScript follows self.training like nn.BatchNorm2d,
+// num_batches_tracked included.
+void batchNormOnnx(OnnxEmitContext& ctx) {
+  std::vector<std::string> in(ctx.inputs.begin(), ctx.inputs.begin() + 5);
+  ctx.add("BatchNormalization", in, {ctx.outputs[0]})
+      .attr("epsilon", ctx.node.getOr<double>("eps", 1e-5))
+      .attr("momentum", 1.0 - ctx.node.getOr<double>("momentum", 0.1));
+}
+
+std::string batchNormScript(ScriptEmitContext& ctx) {
+  const Node& n = ctx.node;
+  if (ctx.inputs.size() > 5) ctx.addStatement("if " + ctx.training() + ":\n    " + ctx.inputs[5] + ".add_(1)");
+  return ctx.call("torch.batch_norm", {ctx.inputs[0], ctx.inputs[1], ctx.inputs[2], ctx.inputs[3], ctx.inputs[4],
+                                       ctx.training(), script::number(n.getOr<double>("momentum", 0.1)),
+                                       script::number(n.getOr<double>("eps", 1e-5)), "True"});
+}
+
 }  // namespace
 
 void registerNormOps(OpRegistry& r) {
-  r.add({"batch_norm", 5, 6, batchNormKernel, batchNormShape, {}, ChannelBehaviour::Pointwise});
+  r.add({"batch_norm", 5, 6, batchNormKernel, batchNormShape, {}, ChannelBehaviour::Pointwise, batchNormOnnx,
+         batchNormScript});
 }
 
 }  // namespace edgeopt::ir::ops

@@ -89,18 +89,93 @@ Tensors meanKernel(const Node& n, const Tensors& in, const ExecContext&) {
   return {at::mean(in[0], meanDims(n, in[0].dim()), n.getOr<bool>("keepdim", false))};
 }
 
+// Export: MaxPool / AveragePool / GlobalAveragePool (or AveragePool when the
+// output divides the input) / ReduceMean (axes an input from opset 18).
+OnnxNode& onnxPool(OnnxEmitContext& ctx, const std::string& op, const Window& w) {
+  return ctx.add(op, ctx.inputs, {ctx.outputs[0]})
+      .attr("kernel_shape", w.kernel)
+      .attr("strides", w.stride)
+      .attr("pads", onnxPads2d(w.padding))
+      .attr("ceil_mode", w.ceil_mode);
+}
+
+void maxPoolOnnx(OnnxEmitContext& ctx) {
+  Window w = windowOf(ctx.node);
+  onnxPool(ctx, "MaxPool", w).attr("dilations", w.dilation);
+}
+
+void avgPoolOnnx(OnnxEmitContext& ctx) {
+  onnxPool(ctx, "AveragePool", windowOf(ctx.node))
+      .attr("count_include_pad", ctx.node.getOr<bool>("count_include_pad", true));
+}
+
+void adaptiveOnnx(OnnxEmitContext& ctx) {
+  Ints size = expand(ctx.node, "output_size", 2, 1);
+  if (size == Ints{1, 1}) {
+    ctx.add("GlobalAveragePool", ctx.inputs, {ctx.outputs[0]});
+    return;
+  }
+  auto in = ctx.inputShape(0);
+  if (!in || in->size() < 2) ctx.fail("needs the input shape for output_size " + formatShape(size));
+  Ints kernel;
+  for (size_t i = 0; i < 2; ++i) {
+    int64_t d = (*in)[in->size() - 2 + i];
+    if (d % size[i] != 0)
+      ctx.fail("input " + formatShape(*in) + " is not a multiple of output_size " + formatShape(size) +
+               "; ONNX has no adaptive pooling");
+    kernel.push_back(d / size[i]);
+  }
+  ctx.add("AveragePool", ctx.inputs, {ctx.outputs[0]}).attr("kernel_shape", kernel).attr("strides", kernel);
+}
+
+void meanOnnx(OnnxEmitContext& ctx) {
+  Ints dims = ctx.node.getOr<Ints>("dim", {});
+  int64_t keep = ctx.node.getOr<bool>("keepdim", false) ? 1 : 0;
+  if (ctx.opset() >= 18) {
+    std::vector<std::string> in = {ctx.inputs[0]};
+    if (!dims.empty()) in.push_back(ctx.ints("axes", dims));
+    ctx.add("ReduceMean", in, {ctx.outputs[0]}).attr("keepdims", keep);
+    return;
+  }
+  OnnxNode& n = ctx.add("ReduceMean", ctx.inputs, {ctx.outputs[0]}).attr("keepdims", keep);
+  if (!dims.empty()) n.attr("axes", dims);
+}
+
+std::string poolScript(ScriptEmitContext& ctx, bool max) {
+  Window w = windowOf(ctx.node);
+  std::vector<std::string> args = {ctx.inputs[0], script::ints(w.kernel), script::ints(w.stride),
+                                   script::ints(w.padding)};
+  if (max) args.push_back(script::ints(w.dilation));
+  args.push_back(script::boolean(w.ceil_mode));
+  if (!max) args.push_back(script::boolean(ctx.node.getOr<bool>("count_include_pad", true)));
+  return ctx.call(max ? "torch.max_pool2d" : "torch.avg_pool2d", args);
+}
+
+std::string meanScript(ScriptEmitContext& ctx) {
+  Ints dims = ctx.node.getOr<Ints>("dim", {});
+  if (dims.empty()) return "torch.mean(" + ctx.inputs[0] + ")";
+  return ctx.call("torch.mean", {ctx.inputs[0], script::ints(dims),
+                                 script::boolean(ctx.node.getOr<bool>("keepdim", false))});
+}
+
 }  // namespace
 
 void registerPoolOps(OpRegistry& r) {
-  r.add({"max_pool2d", 1, 1, maxPoolKernel, poolShape, {}, ChannelBehaviour::Pointwise});
-  r.add({"avg_pool2d", 1, 1, avgPoolKernel, poolShape, {}, ChannelBehaviour::Pointwise});
+  r.add({"max_pool2d", 1, 1, maxPoolKernel, poolShape, {}, ChannelBehaviour::Pointwise, maxPoolOnnx,
+         [](ScriptEmitContext& ctx) { return poolScript(ctx, true); }});
+  r.add({"avg_pool2d", 1, 1, avgPoolKernel, poolShape, {}, ChannelBehaviour::Pointwise, avgPoolOnnx,
+         [](ScriptEmitContext& ctx) { return poolScript(ctx, false); }});
   r.add({"adaptive_avg_pool2d", 1, 1,
          [](const Node& n, const Tensors& in, const ExecContext&) {
            return Tensors{at::adaptive_avg_pool2d(in[0], expand(n, "output_size", 2, 1))};
          },
-         adaptiveShape, {}, ChannelBehaviour::Pointwise});
+         adaptiveShape, {}, ChannelBehaviour::Pointwise, adaptiveOnnx,
+         [](ScriptEmitContext& ctx) {
+           return ctx.call("torch.adaptive_avg_pool2d",
+                           {ctx.inputs[0], script::ints(expand(ctx.node, "output_size", 2, 1))});
+         }});
   // Mean over spatial dims keeps channels aligned; over dim 1 it removes them.
-  r.add({"mean", 1, 1, meanKernel, meanShape, {}, ChannelBehaviour::Reduce});
+  r.add({"mean", 1, 1, meanKernel, meanShape, {}, ChannelBehaviour::Reduce, meanOnnx, meanScript});
 }
 
 }  // namespace edgeopt::ir::ops

@@ -60,27 +60,76 @@ std::vector<Shape> reshapeShape(const Node& n, const std::vector<Shape>& in) {
   return {out};
 }
 
+// Export. flatten(x, 1, -1) is ONNX Flatten; other flattens and reshape
+// are Reshape to the propagated shape, where a leading dim equal to the
+// input's (the batch) becomes 0 ("copy"), so the export keeps a dynamic batch.
+void reshapeTo(OnnxEmitContext& ctx, Shape target) {
+  auto in = ctx.inputShape(0);
+  if (in && !in->empty() && !target.empty() && target[0] == (*in)[0] && target[0] > 0) target[0] = 0;
+  ctx.add("Reshape", {ctx.inputs[0], ctx.ints("shape", target)}, {ctx.outputs[0]});
+}
+
+void flattenOnnx(OnnxEmitContext& ctx) {
+  size_t rank = ctx.inputRank(0);
+  int64_t start = rank ? normalizeDim(ctx.node, ctx.node.getOr<int64_t>("start_dim", 0), rank) : 0;
+  int64_t end = rank ? normalizeDim(ctx.node, ctx.node.getOr<int64_t>("end_dim", -1), rank) : 0;
+  if (start == 1 && end == static_cast<int64_t>(rank) - 1) {
+    ctx.add("Flatten", ctx.inputs, {ctx.outputs[0]}).attr("axis", 1);
+    return;
+  }
+  auto out = ctx.outputShape(0);
+  if (!out) ctx.fail("needs the output shape (shape propagation gave none)");
+  reshapeTo(ctx, *out);
+}
+
+void reshapeOnnx(OnnxEmitContext& ctx) {
+  auto out = ctx.outputShape(0);
+  reshapeTo(ctx, out ? *out : ctx.node.get<Ints>("shape"));
+}
+
+std::string catScript(ScriptEmitContext& ctx) {
+  std::string list = "[";
+  for (size_t i = 0; i < ctx.inputs.size(); ++i) list += (i ? ", " : "") + ctx.inputs[i];
+  return "torch.cat(" + list + "], " + script::integer(ctx.node.getOr<int64_t>("dim", 0)) + ")";
+}
+
 }  // namespace
 
 void registerShapeOps(OpRegistry& r) {
-  r.add({"cat", 1, std::numeric_limits<size_t>::max(), catKernel, catShape, {}, ChannelBehaviour::Concat});
+  r.add({"cat", 1, std::numeric_limits<size_t>::max(), catKernel, catShape, {}, ChannelBehaviour::Concat,
+         [](OnnxEmitContext& ctx) {
+           ctx.add("Concat", ctx.inputs, {ctx.outputs[0]}).attr("axis", ctx.node.getOr<int64_t>("dim", 0));
+         },
+         catScript});
   r.add({"flatten", 1, 1,
          [](const Node& n, const Tensors& in, const ExecContext&) {
            return Tensors{at::flatten(in[0], n.getOr<int64_t>("start_dim", 0), n.getOr<int64_t>("end_dim", -1))};
          },
-         flattenShape, {}, ChannelBehaviour::Reshape});
+         flattenShape, {}, ChannelBehaviour::Reshape, flattenOnnx,
+         [](ScriptEmitContext& ctx) {
+           return ctx.call("torch.flatten", {ctx.inputs[0], script::integer(ctx.node.getOr<int64_t>("start_dim", 0)),
+                                             script::integer(ctx.node.getOr<int64_t>("end_dim", -1))});
+         }});
   r.add({"reshape", 1, 1,
          [](const Node& n, const Tensors& in, const ExecContext&) {
            return Tensors{at::reshape(in[0], n.get<Ints>("shape"))};
          },
-         reshapeShape, {}, ChannelBehaviour::Reshape});
+         reshapeShape, {}, ChannelBehaviour::Reshape, reshapeOnnx,
+         [](ScriptEmitContext& ctx) {
+           return ctx.call("torch.reshape", {ctx.inputs[0], script::ints(ctx.node.get<Ints>("shape"))});
+         }});
   r.add({"identity", 1, 1, [](const Node&, const Tensors& in, const ExecContext&) { return Tensors{in[0]}; },
-         sameAsFirstInput, {}, ChannelBehaviour::Pointwise});
+         sameAsFirstInput, {}, ChannelBehaviour::Pointwise, onnxSingle("Identity"),
+         [](ScriptEmitContext& ctx) { return ctx.inputs[0]; }});
   r.add({"dropout", 1, 1,
          [](const Node& n, const Tensors& in, const ExecContext& ctx) {
            return Tensors{at::dropout(in[0], n.getOr<double>("p", 0.5), ctx.training)};
          },
-         sameAsFirstInput, {}, ChannelBehaviour::Pointwise});
+         sameAsFirstInput, {}, ChannelBehaviour::Pointwise, onnxSingle("Identity"),  // inference: identity
+         [](ScriptEmitContext& ctx) {
+           return ctx.call("torch.dropout", {ctx.inputs[0], script::number(ctx.node.getOr<double>("p", 0.5)),
+                                             ctx.training()});
+         }});
 }
 
 }  // namespace edgeopt::ir::ops

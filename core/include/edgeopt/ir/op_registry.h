@@ -1,8 +1,9 @@
 #pragma once
 // The one op registry. Everything EdgeOpt knows about an op lives in its
 // OpDef, registered in one place (core/src/ir/ops_<family>.cpp): the ATen
-// kernel, the shape function, the MAC count and how channels flow through it.
-// Export emitters (ONNX, TorchScript) join OpDef as fields when they land.
+// kernel, the shape function, the MAC count, how channels flow through it and
+// how it is exported: its ONNX emitter (onnx_emit.h) and its TorchScript
+// emitter (torchscript_emit.h).
 #include <edgeopt/ir/graph.h>
 
 #include <ATen/core/Tensor.h>
@@ -40,6 +41,19 @@ enum class ChannelBehaviour {
 };
 const char* toString(ChannelBehaviour b);
 
+struct OnnxEmitContext;    // onnx_emit.h
+struct ScriptEmitContext;  // torchscript_emit.h
+// Writes the ONNX nodes computing one Call node into ctx.graph: it reads
+// ctx.inputs (the ONNX names of the node's inputs) and must produce exactly
+// ctx.outputs (one name per node output). Throws (ctx.fail) for attribute
+// values it can't express. Empty: the op can't be exported to ONNX.
+using OnnxEmitter = std::function<void(OnnxEmitContext& ctx)>;
+// Returns a TorchScript expression computing the node from ctx.inputs (the
+// expressions of its inputs); a multi-output op returns a list/tuple
+// expression. May add statements before it (ctx.addStatement). Empty: the op
+// can't be exported to TorchScript.
+using ScriptEmitter = std::function<std::string(ScriptEmitContext& ctx)>;
+
 struct OpDef {
   std::string name;
   size_t min_inputs = 1;
@@ -48,6 +62,8 @@ struct OpDef {
   ShapeFn shape;
   MacsFn macs;  // empty: 0
   ChannelBehaviour channels = ChannelBehaviour::Unknown;
+  OnnxEmitter onnx;           // empty: not exportable to ONNX
+  ScriptEmitter torchscript;  // empty: not exportable to TorchScript
 };
 
 class OpRegistry {
