@@ -32,7 +32,8 @@ int fail(edgeopt::ExitCode code, const std::string& message) {
 
 int main(int argc, char** argv) {
   edgeopt::tuneMalloc();
-  auto logger = std::make_shared<spdlog::logger>("edgeopt", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  auto logger = std::make_shared<spdlog::logger>("edgeopt", console);
   logger->set_pattern("[%H:%M:%S] %^%l%$ %v");
   spdlog::set_default_logger(logger);
 
@@ -63,7 +64,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return fail(edgeopt::ExitCode::Usage, std::string(e.what()) + " (see edgeopt-run --help)");
   }
-  spdlog::set_level(spdlog::level::from_str(log_level));
+  // --log-level filters the terminal; the run's log.txt keeps info and above
+  // (or more, when a lower level is asked for).
+  const auto level = spdlog::level::from_str(log_level);
+  console->set_level(level);
+  logger->set_level(std::min(level, spdlog::level::info));
   for (int i = 0; i < argc; ++i) request.command_line += (i ? " " : "") + std::string(argv[i]);
 
   try {
