@@ -169,10 +169,11 @@ void applyOverride(ConfigNode& doc, const std::string& assignment) {
   }
 }
 
-Recipe loadRecipeDocument(const std::string& path, const std::vector<std::string>& sets) {
+Recipe loadRecipeDocument(const std::string& path, const std::vector<std::string>& sets,
+                          const std::string& base_dir) {
   Recipe r;
   r.path = path;
-  r.dir = fs::path(path).parent_path().string();
+  r.dir = base_dir.empty() ? fs::path(path).parent_path().string() : base_dir;
   if (r.dir.empty()) r.dir = ".";
   r.document = ConfigNode::loadFile(path);
   if (r.document.isNull()) throw RecipeError({path, 0, 0}, "", "the recipe is empty");

@@ -112,7 +112,8 @@ void RunDirectory::writeManifest(const Recipe& recipe, const PluginHost& host,
       {"edgeopt", {{"version", EDGEOPT_VERSION}, {"git_commit", EDGEOPT_GIT_COMMIT},
                    {"plugin_api_version", EDGEOPT_PLUGIN_API_VERSION}}},
       {"libtorch", {{"version", TORCH_VERSION}}},
-      {"recipe", {{"path", recipe.path}, {"name", recipe.name}, {"sha256", sha256File(recipe.path)}}},
+      {"recipe", {{"path", recipe.path}, {"dir", fs::absolute(recipe.dir).lexically_normal().string()},
+                  {"name", recipe.name}, {"sha256", sha256File(recipe.path)}}},
       {"command_line", command_line},
       {"seed", recipe.seed},
       {"deterministic", recipe.deterministic},
@@ -127,9 +128,10 @@ void RunDirectory::writeManifest(const Recipe& recipe, const PluginHost& host,
 ResumeState RunDirectory::readState() const {
   ResumeState state;
   try {
-    json j = json::parse(readFile(file("state.json")));
+    nlohmann::ordered_json j = nlohmann::ordered_json::parse(readFile(file("state.json")));
     state.completed_stages = j.at("completed_stages").get<int>();
-    if (j.contains("metrics")) state.metrics = j["metrics"].get<std::vector<json>>();
+    if (j.contains("metrics"))
+      for (const auto& row : j["metrics"]) state.metrics.push_back(nlohmann::ordered_json::parse(row.dump()));
     if (j.contains("progress")) {
       state.progress_state = j["progress"].at("state").get<std::string>();
       state.progress_checkpoint = j["progress"].at("checkpoint").get<std::string>();
@@ -140,8 +142,16 @@ ResumeState RunDirectory::readState() const {
   return state;
 }
 
+std::string RunDirectory::recipeBaseDir() const {
+  try {
+    return json::parse(readFile(file("manifest.json"))).at("recipe").at("dir").get<std::string>();
+  } catch (const json::exception& e) {
+    throw InputError(file("manifest.json") + ": malformed (" + e.what() + ")");
+  }
+}
+
 void RunDirectory::writeState(const ResumeState& state) const {
-  json j = {{"completed_stages", state.completed_stages}, {"metrics", state.metrics}};
+  nlohmann::ordered_json j = {{"completed_stages", state.completed_stages}, {"metrics", state.metrics}};
   if (state.progress_state)
     j["progress"] = {{"state", *state.progress_state}, {"checkpoint", state.progress_checkpoint}};
   atomicWrite(file("state.json"), j.dump(2) + "\n");

@@ -18,7 +18,7 @@ struct ResumeState {
   std::optional<std::string> progress_state;
   std::string progress_checkpoint;  // relative to the run directory
   // Every metrics row recorded so far (JSON objects), across stages.
-  std::vector<nlohmann::json> metrics;
+  std::vector<nlohmann::ordered_json> metrics;  // keys in the order written
 };
 
 class RunDirectory {
@@ -38,6 +38,8 @@ class RunDirectory {
   void writeRecipe(const Recipe& recipe) const;
   void writeManifest(const Recipe& recipe, const PluginHost& host, const std::string& command_line) const;
   ResumeState readState() const;
+  // The folder the run's recipe was read from: its relative paths resolve there.
+  std::string recipeBaseDir() const;
   // Writes state.json, then metrics.jsonl and metrics.csv from state.metrics
   // (each atomically; state.json is the one --resume trusts).
   void writeState(const ResumeState& state) const;

@@ -106,12 +106,12 @@ class RunStageContext : public StageContext {
   std::optional<std::string> resumedProgress() const override { return resumed_; }
   void setResumed(std::optional<std::string> s) { resumed_ = std::move(s); }
 
-  nlohmann::json metricsRow(const std::string& text) const {
-    nlohmann::json row = {{"stage", index_}, {"kind", recipe_.stages[static_cast<size_t>(index_)].kind}};
-    nlohmann::json given;
+  nlohmann::ordered_json metricsRow(const std::string& text) const {
+    nlohmann::ordered_json row = {{"stage", index_}, {"kind", recipe_.stages[static_cast<size_t>(index_)].kind}};
+    nlohmann::ordered_json given;
     try {
-      given = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::exception& e) {
+      given = nlohmann::ordered_json::parse(text);
+    } catch (const nlohmann::ordered_json::exception& e) {
       throw RuntimeFailure(std::string("metrics must be a JSON object: ") + e.what());
     }
     if (!given.is_object()) throw RuntimeFailure("metrics must be a JSON object, got: " + text);
@@ -154,9 +154,12 @@ struct Runner::Impl {
 
   // Everything that can fail on bad input, before any file is written.
   void prepare(bool build_model) {
-    const std::string path = request.resume_dir.empty() ? request.recipe_path
-                                                        : RunDirectory::open(request.resume_dir).recipeFile();
-    recipe = loadRecipeDocument(path, request.sets);
+    if (request.resume_dir.empty()) {
+      recipe = loadRecipeDocument(request.recipe_path, request.sets);
+    } else {
+      const RunDirectory run = RunDirectory::open(request.resume_dir);
+      recipe = loadRecipeDocument(run.recipeFile(), {}, run.recipeBaseDir());
+    }
     for (const auto& [plugin, loc] : recipe.plugins) {
       try {
         host.load(plugin);

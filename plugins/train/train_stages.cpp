@@ -42,7 +42,7 @@ class EvaluateStage : public edgeopt::Stage {
                                           edgeopt::loaderOptions(data, edgeopt::Split::Val, ctx.seed()));
     const auto r = edgeopt::evaluateClassifier(ctx.model(), *loader, max_batches_);
     spdlog::info("evaluate: {} images, loss {:.4f}, top1 {:.2f}%, top5 {:.2f}%", r.count, r.loss, r.top1, r.top5);
-    ctx.recordMetrics(nlohmann::json{{"val_loss", r.loss}, {"val_top1", r.top1}, {"val_top5", r.top5},
+    ctx.recordMetrics(nlohmann::ordered_json{{"val_loss", r.loss}, {"val_top1", r.top1}, {"val_top5", r.top5},
                                      {"val_images", r.count}}.dump());
   }
 

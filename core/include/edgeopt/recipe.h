@@ -47,8 +47,11 @@ struct Recipe {
 };
 
 // Parses `path`, applies `sets` ("a.b.0.c=value", in order) and substitutes
-// ${vars.NAME} in every scalar. Top-level keys are checked here too.
-Recipe loadRecipeDocument(const std::string& path, const std::vector<std::string>& sets = {});
+// ${vars.NAME} in every scalar. Top-level keys are checked here too. Relative
+// paths in the recipe resolve against `base_dir` (default: the recipe's folder;
+// a resumed run passes the folder of the recipe it was started from).
+Recipe loadRecipeDocument(const std::string& path, const std::vector<std::string>& sets = {},
+                          const std::string& base_dir = "");
 
 // Fills model/data/stages from the document, validating each against the
 // factory registered under its name.

@@ -17,6 +17,9 @@
 #include <torch/serialize.h>
 
 #include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <cmath>
 #include <filesystem>
 
@@ -24,6 +27,23 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace edgeopt {
+
+namespace {
+
+// EDGEOPT_FAULT_KILL=EPOCH:BATCH kills the process (SIGKILL, as `kill -9`)
+// after that batch (both 1-based): the resume tests use it to interrupt a
+// run mid-epoch at an exact point.
+struct FaultInjection {
+  int64_t epoch = -1, batch = -1;
+};
+
+FaultInjection faultInjection() {
+  FaultInjection f;
+  if (const char* v = std::getenv("EDGEOPT_FAULT_KILL")) std::sscanf(v, "%ld:%ld", &f.epoch, &f.batch);
+  return f;
+}
+
+}  // namespace
 
 struct Trainer::Impl {
   StageContext& ctx;
@@ -106,7 +126,11 @@ EvalResult Trainer::fit() {
   const size_t per_epoch = c.max_batches > 0 ? std::min<size_t>(train->batchesPerEpoch(), c.max_batches)
                                              : train->batchesPerEpoch();
   EvalResult last;
+  const FaultInjection fault = faultInjection();
   for (int64_t epoch = start; epoch < c.epochs; ++epoch) {
+    // Random ops (dropout, stochastic depth) draw from a generator seeded per
+    // epoch, so a run resumed at an epoch boundary repeats them exactly.
+    at::manual_seed(ctx.seed() * 1000003ULL + static_cast<uint64_t>(epoch));
     if (I.hooks.on_epoch_start) I.hooks.on_epoch_start(epoch, model);
     model.train();
     train->startEpoch(epoch);
@@ -138,10 +162,11 @@ EvalResult Trainer::fit() {
       seen += n;
       ++batch_index;
       progress.update(batch_index, loss_sum / seen, 100.0 * correct / seen, seen);
+      if (fault.epoch == epoch + 1 && fault.batch == static_cast<int64_t>(batch_index)) ::raise(SIGKILL);
     }
     progress.finish();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    json row = {{"epoch", epoch + 1},
+    nlohmann::ordered_json row = {{"epoch", epoch + 1},
                 {"lr", lr},
                 {"train_loss", seen ? loss_sum / seen : 0.0},
                 {"train_top1", seen ? 100.0 * correct / seen : 0.0},
