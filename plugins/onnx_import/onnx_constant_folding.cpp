@@ -1,0 +1,194 @@
+// Ops evaluated with ATen while importing when all their inputs are
+// constants: shape arithmetic (Shape, Gather, Concat, Unsqueeze, ...) and
+// elementwise math on initializers, so none of it reaches the IR.
+#include "onnx_converters.h"
+#include "onnx_tensor.h"
+
+#include <algorithm>
+
+namespace edgeopt::onnx_import::detail {
+namespace {
+
+using Tensors = std::vector<at::Tensor>;
+
+int64_t axisOf(int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : axis; }
+
+Tensors div(const ConstInputs& c) {
+  if (c.arg(0).is_floating_point()) return Tensors{at::div(c.arg(0), c.arg(1))};
+  return Tensors{at::div(c.arg(0), c.arg(1), "trunc").to(c.arg(0).scalar_type())};
+}
+
+Tensors min(const ConstInputs& c) {
+  at::Tensor r = c.arg(0);
+  for (size_t i = 1; i < c.size(); ++i) r = at::minimum(r, c.arg(i));
+  return Tensors{r};
+}
+
+Tensors max(const ConstInputs& c) {
+  at::Tensor r = c.arg(0);
+  for (size_t i = 1; i < c.size(); ++i) r = at::maximum(r, c.arg(i));
+  return Tensors{r};
+}
+
+// The dims [start, end) of the input's shape (opset 15 added start/end).
+Tensors shape(const ConstInputs& c) {
+  int64_t rank = c.arg(0).dim();
+  int64_t start = axisOf(c.node.attrInt("start", 0), rank), end = axisOf(c.node.attrInt("end", rank), rank);
+  start = std::clamp<int64_t>(start, 0, rank);
+  end = std::clamp<int64_t>(end, start, rank);
+  Ints sizes = c.arg(0).sizes().vec();
+  return Tensors{at::tensor(Ints(sizes.begin() + start, sizes.begin() + end), at::kLong)};
+}
+
+Tensors cast(const ConstInputs& c) {
+  auto type = scalarTypeOf(static_cast<int>(c.node.attrInt("to", 1)));
+  if (!type) c.node.fail("Cast to an unsupported type");
+  return Tensors{c.arg(0).to(*type)};
+}
+
+Tensors constantOfShape(const ConstInputs& c) {
+  at::Tensor value = at::zeros({1}, at::kFloat);
+  if (const auto* a = c.node.attr("value")) value = tensorFromProto(a->t(), c.node.baseDir());
+  return Tensors{at::full(toInts(c.arg(0)), value.flatten()[0].item(), value.options())};
+}
+
+Tensors range(const ConstInputs& c) {
+  return Tensors{
+      at::arange(c.arg(0).item(), c.arg(1).item(), c.arg(2).item(), c.arg(0).options()).to(c.arg(0).scalar_type())};
+}
+
+Tensors expand(const ConstInputs& c) {
+  Ints shape = toInts(c.arg(1));
+  return Tensors{c.arg(0).expand(at::infer_size(c.arg(0).sizes(), shape)).contiguous()};
+}
+
+Tensors gather(const ConstInputs& c) {
+  const at::Tensor& data = c.arg(0);
+  int64_t axis = axisOf(c.node.attrInt("axis", 0), data.dim());
+  at::Tensor idx = c.arg(1).to(at::kLong);
+  idx = at::where(idx < 0, idx + data.size(axis), idx);
+  Ints shape(data.sizes().begin(), data.sizes().begin() + axis);
+  for (int64_t d : idx.sizes()) shape.push_back(d);
+  for (int64_t d = axis + 1; d < data.dim(); ++d) shape.push_back(data.size(d));
+  return Tensors{data.index_select(axis, idx.flatten()).reshape(shape)};
+}
+
+// Axes are an input from opset 13 on, an attribute before.
+Tensors unsqueeze(const ConstInputs& c) {
+  Ints axes = c.node.opset() >= 13 ? toInts(c.arg(1)) : c.node.attrInts("axes").value_or(Ints{});
+  int64_t rank = c.arg(0).dim() + static_cast<int64_t>(axes.size());
+  for (auto& a : axes) a = axisOf(a, rank);
+  std::sort(axes.begin(), axes.end());
+  at::Tensor r = c.arg(0);
+  for (int64_t a : axes) r = r.unsqueeze(a);
+  return Tensors{r};
+}
+
+Tensors squeeze(const ConstInputs& c) {
+  Ints axes;
+  if (c.node.opset() >= 13 && c.has(1)) axes = toInts(c.arg(1));
+  else if (auto a = c.node.attrInts("axes")) axes = *a;
+  at::Tensor r = c.arg(0);
+  if (axes.empty()) return Tensors{r.squeeze()};
+  for (auto& a : axes) a = axisOf(a, r.dim());
+  std::sort(axes.rbegin(), axes.rend());
+  for (int64_t a : axes) r = r.squeeze(a);
+  return Tensors{r};
+}
+
+Tensors concat(const ConstInputs& c) {
+  std::vector<at::Tensor> parts;
+  for (size_t i = 0; i < c.size(); ++i)
+    if (c.has(i)) parts.push_back(c.arg(i));
+  return Tensors{at::cat(parts, c.node.attrInt("axis", 0))};
+}
+
+// A 0 in the shape keeps the input's dim unless allowzero is set.
+Tensors reshape(const ConstInputs& c) {
+  Ints shape = toInts(c.arg(1));
+  if (c.node.attrInt("allowzero", 0) == 0)
+    for (size_t i = 0; i < shape.size(); ++i)
+      if (shape[i] == 0) shape[i] = c.arg(0).size(static_cast<int64_t>(i));
+  return Tensors{c.arg(0).reshape(shape).contiguous()};
+}
+
+Tensors transpose(const ConstInputs& c) {
+  Ints perm = c.node.attrInts("perm").value_or(Ints{});
+  if (perm.empty())
+    for (int64_t d = c.arg(0).dim() - 1; d >= 0; --d) perm.push_back(d);
+  return Tensors{c.arg(0).permute(perm).contiguous()};
+}
+
+// starts/ends/axes are attributes before opset 10, inputs (with steps) after.
+Tensors slice(const ConstInputs& c) {
+  Ints starts, ends, axes, steps;
+  if (c.node.opset() < 10) {
+    starts = c.node.attrInts("starts").value_or(Ints{});
+    ends = c.node.attrInts("ends").value_or(Ints{});
+    axes = c.node.attrInts("axes").value_or(Ints{});
+  } else {
+    starts = toInts(c.arg(1));
+    ends = toInts(c.arg(2));
+    if (c.has(3)) axes = toInts(c.arg(3));
+    if (c.has(4)) steps = toInts(c.arg(4));
+  }
+  if (axes.empty())
+    for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+  if (steps.empty()) steps = Ints(starts.size(), 1);
+  at::Tensor r = c.arg(0);
+  for (size_t i = 0; i < starts.size(); ++i) {
+    if (steps[i] <= 0) c.node.fail("Slice with a negative step");
+    r = r.slice(axisOf(axes[i], r.dim()), starts[i], ends[i], steps[i]);
+  }
+  return Tensors{r.contiguous()};
+}
+
+}  // namespace
+
+void addConstantFolders(FolderTable& table) {
+  using C = const ConstInputs&;
+  table.add("Identity", [](C c) { return Tensors{c.arg(0)}; });
+  table.add("Neg", [](C c) { return Tensors{at::neg(c.arg(0))}; });
+  table.add("Abs", [](C c) { return Tensors{at::abs(c.arg(0))}; });
+  table.add("Sqrt", [](C c) { return Tensors{at::sqrt(c.arg(0))}; });
+  table.add("Exp", [](C c) { return Tensors{at::exp(c.arg(0))}; });
+  table.add("Log", [](C c) { return Tensors{at::log(c.arg(0))}; });
+  table.add("Floor", [](C c) { return Tensors{at::floor(c.arg(0))}; });
+  table.add("Ceil", [](C c) { return Tensors{at::ceil(c.arg(0))}; });
+  table.add("Reciprocal", [](C c) { return Tensors{at::reciprocal(c.arg(0))}; });
+  table.add("Not", [](C c) { return Tensors{at::logical_not(c.arg(0))}; });
+  // Arithmetic keeps the first operand's dtype, as ONNX's same-type operands do.
+  table.add("Add", [](C c) { return Tensors{at::add(c.arg(0), c.arg(1)).to(c.arg(0).scalar_type())}; });
+  table.add("Sub", [](C c) { return Tensors{at::sub(c.arg(0), c.arg(1)).to(c.arg(0).scalar_type())}; });
+  table.add("Mul", [](C c) { return Tensors{at::mul(c.arg(0), c.arg(1)).to(c.arg(0).scalar_type())}; });
+  table.add("Div", div);
+  table.add("Pow", [](C c) { return Tensors{at::pow(c.arg(0), c.arg(1)).to(c.arg(0).scalar_type())}; });
+  table.add("Min", min);
+  table.add("Max", max);
+  table.add("Equal", [](C c) { return Tensors{at::eq(c.arg(0), c.arg(1))}; });
+  table.add("Less", [](C c) { return Tensors{at::lt(c.arg(0), c.arg(1))}; });
+  table.add("Greater", [](C c) { return Tensors{at::gt(c.arg(0), c.arg(1))}; });
+  table.add("LessOrEqual", [](C c) { return Tensors{at::le(c.arg(0), c.arg(1))}; });
+  table.add("GreaterOrEqual", [](C c) { return Tensors{at::ge(c.arg(0), c.arg(1))}; });
+  table.add("And", [](C c) { return Tensors{at::logical_and(c.arg(0), c.arg(1))}; });
+  table.add("Or", [](C c) { return Tensors{at::logical_or(c.arg(0), c.arg(1))}; });
+  table.add("Xor", [](C c) { return Tensors{at::logical_xor(c.arg(0), c.arg(1))}; });
+  table.add("Where", [](C c) { return Tensors{at::where(c.arg(0), c.arg(1), c.arg(2))}; });
+  table.add("Shape", shape);
+  table.add("Size", [](C c) { return Tensors{at::scalar_tensor(c.arg(0).numel(), at::kLong)}; });
+  table.add("Cast", cast);
+  table.add("CastLike", [](C c) { return Tensors{c.arg(0).to(c.arg(1).scalar_type())}; });
+  table.add("ConstantOfShape", constantOfShape);
+  table.add("Range", range);
+  table.add("Expand", expand);
+  table.add("Tile", [](C c) { return Tensors{c.arg(0).repeat(toInts(c.arg(1)))}; });
+  table.add("Gather", gather);
+  table.add("Unsqueeze", unsqueeze);
+  table.add("Squeeze", squeeze);
+  table.add("Concat", concat);
+  table.add("Reshape", reshape);
+  table.add("Transpose", transpose);
+  table.add("Slice", slice);
+}
+
+}  // namespace edgeopt::onnx_import::detail

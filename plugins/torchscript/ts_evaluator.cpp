@@ -1,0 +1,160 @@
+// Evaluating TorchScript graphs symbolically, node by node: prim nodes are
+// dispatched to their handlers, nodes on tensors become IR ops (mapOp), and
+// everything computed from constants only is folded with the node's own
+// operator.
+#include "ts_aten_ops.h"
+#include "ts_import_internal.h"
+
+#include <torch/csrc/jit/ir/constants.h>
+
+namespace edgeopt::torchscript::detail {
+
+SVal& Importer::get(Env& env, const jit::Value* v) {
+  auto it = env.find(v);
+  if (it == env.end()) throw Abort{"internal: value %" + v->debugName() + " was not evaluated"};
+  return it->second;
+}
+
+void Importer::setOutputs(const jit::Node* n, Env& env, std::vector<SVal> outs) {
+  if (outs.size() != n->outputs().size())
+    throw Abort{"internal: " + std::string(n->kind().toQualString()) + " produced " + std::to_string(outs.size()) +
+                " values for " + std::to_string(n->outputs().size()) + " outputs"};
+  for (size_t i = 0; i < outs.size(); ++i) env[n->output(i)] = std::move(outs[i]);
+}
+
+// Outputs of a construct we could not evaluate: tensors become poison (so
+// their consumers are not reported again), everything else Dynamic.
+void Importer::setAllDynamic(const jit::Node* n, Env& env) {
+  bool taint = reported_.count(n) != 0;
+  for (const jit::Value* v : n->inputs()) {
+    auto it = env.find(v);
+    taint = taint || (it != env.end() && poisoned(it->second));
+  }
+  for (const jit::Value* v : n->outputs()) {
+    if (v->type()->kind() == c10::TypeKind::TensorType) {
+      auto c = std::make_shared<Cell>();
+      c->poison = true;
+      env[v] = SVal::tensor(c);
+    } else {
+      env[v] = SVal::dynamic();
+      env[v].tainted = taint;
+    }
+  }
+}
+
+std::vector<SVal> Importer::callGraph(const jit::Graph& g, const std::vector<SVal>& args) {
+  if (++depth_ > 200) throw Abort{"calls nest deeper than 200 levels"};
+  if (args.size() != g.inputs().size())
+    throw Abort{"internal: a graph with " + std::to_string(g.inputs().size()) + " inputs called with " +
+                std::to_string(args.size())};
+  Env env;
+  for (size_t i = 0; i < args.size(); ++i) env[g.inputs()[i]] = args[i];
+  runBlock(g.block(), env);
+  std::vector<SVal> out;
+  for (const jit::Value* v : g.outputs()) out.push_back(get(env, v));
+  --depth_;
+  return out;
+}
+
+void Importer::runBlock(const jit::Block* b, Env& env) {
+  for (const jit::Node* n : b->nodes()) runNode(n, env);
+}
+
+void Importer::runNode(const jit::Node* n, Env& env) {
+  const c10::Symbol kind = n->kind();
+  if (kind == c10::prim::Constant) {
+    const jit::Value* out = n->output();
+    if (out->type()->kind() == c10::TypeKind::FunctionType) {
+      env[out] = SVal::dynamic();  // read by prim::CallFunction from the type
+      return;
+    }
+    auto iv = jit::toIValue(out);
+    env[out] = iv ? SVal::constant(*iv) : SVal::dynamic();
+    return;
+  }
+  if (kind == c10::prim::GetAttr) return getAttr(n, env);
+  if (kind == c10::prim::CallMethod) return callMethod(n, env);
+  if (kind == c10::prim::CallFunction) return callFunction(n, env);
+  if (kind == c10::prim::If) return runIf(n, env);
+  if (kind == c10::prim::Loop) return runLoop(n, env);
+  if (kind == c10::prim::RaiseException) {
+    std::string msg;
+    if (n->inputs().size() > 0) {
+      const SVal& m = get(env, n->input(0));
+      if (m.isConst() && m.iv.isString()) msg = m.iv.toStringRef();
+    }
+    throw Abort{"the model raises an exception at " + where(n) + (msg.empty() ? "" : ": " + firstLine(msg))};
+  }
+  if (kind == c10::prim::SetAttr) {
+    unsupported(n, "modules that assign attributes in forward");
+    return;
+  }
+  if (kind == c10::prim::Uninitialized) {
+    env[n->output()] = SVal::dynamic();
+    return;
+  }
+  if (kind == c10::prim::Print || kind == c10::aten::warn) return;
+
+  std::vector<SVal> in;
+  for (const jit::Value* v : n->inputs()) in.push_back(get(env, v));
+  if (evalContainerOp(n, env, in)) return;
+  if (evalTensorMetadata(n, env, in)) return;
+
+  bool any_tensor = false, any_poison = false, any_dynamic = false, any_module = false;
+  for (auto& s : in) {
+    any_tensor = any_tensor || tensorLike(s);
+    any_poison = any_poison || poisoned(s);
+    any_dynamic = any_dynamic || hasDynamic(s);
+    any_module = any_module || s.kind == SVal::Kind::Module;
+  }
+  if (any_poison) {
+    // Downstream of an unsupported op: still report ops we could never map.
+    const std::string qual = kind.toQualString();
+    std::string base = qual.rfind("aten::", 0) == 0 ? qual.substr(6) : "";
+    if (isInplaceName(base)) base.pop_back();
+    if (any_tensor && !isMappedOp(base)) unsupported(n);
+    return setAllDynamic(n, env);
+  }
+  if (any_tensor) return mapOp(n, env, in);
+  if (any_module) {
+    unsupported(n, "an operation on a module object");
+    return setAllDynamic(n, env);
+  }
+  if (any_dynamic) {
+    // Tensor results computed from run-time values (torch.empty(x.shape)) can't be imported.
+    for (const jit::Value* v : n->outputs())
+      if (typeHasTensor(v->type())) {
+        unsupported(n, "creates a tensor from values known only at run time");
+        return setAllDynamic(n, env);
+      }
+    return setAllDynamic(n, env);
+  }
+  constantFold(n, env, in);
+}
+
+void Importer::constantFold(const jit::Node* n, Env& env, const std::vector<SVal>& in) {
+  if (n->isNondeterministic()) {
+    unsupported(n, "random numbers");
+    return setAllDynamic(n, env);
+  }
+  if (!n->maybeOperator()) {
+    unsupported(n, "no operator to evaluate it while importing");
+    return setAllDynamic(n, env);
+  }
+  jit::Stack stack;
+  for (auto& s : in) stack.push_back(s.iv);
+  try {
+    n->getOperation()(stack);
+  } catch (const std::exception& e) {
+    // E.g. an index check on a path that raises at run time: fine unless a tensor depends on it.
+    for (const jit::Value* v : n->outputs())
+      if (typeHasTensor(v->type())) unsupported(n, "raises while importing: " + firstLine(e.what()));
+    return setAllDynamic(n, env);
+  }
+  if (stack.size() != n->outputs().size()) return setAllDynamic(n, env);
+  std::vector<SVal> out;
+  for (auto& iv : stack) out.push_back(SVal::constant(iv));
+  setOutputs(n, env, std::move(out));
+}
+
+}  // namespace edgeopt::torchscript::detail

@@ -1,0 +1,160 @@
+// The module hierarchy: submodule and attribute reads (prim::GetAttr),
+// method and function calls that enter a module's frame, parameters and
+// buffers under their state_dict names, and the scope of a module path.
+#include "ts_import_internal.h"
+
+#include <torch/csrc/jit/api/function_impl.h>
+
+namespace edgeopt::torchscript::detail {
+
+void Importer::getAttr(const jit::Node* n, Env& env) {
+  const SVal& self = get(env, n->input(0));
+  const std::string name = n->s(c10::attr::name);
+  if (self.kind != SVal::Kind::Module) {
+    if (self.isConst() && self.iv.isObject()) {
+      auto obj = self.iv.toObject();
+      auto slot = obj->type()->findAttributeSlot(name);
+      if (slot) {
+        env[n->output()] = SVal::constant(obj->getSlot(*slot));
+        return;
+      }
+    }
+    unsupported(n, "attribute '" + name + "' of a value that is not a module");
+    return setAllDynamic(n, env);
+  }
+  const ModuleRef& m = *self.mod;
+  if (name == "training") {
+    ++training_reads_;
+    env[n->output()] = SVal::constant(opt_.train);
+    return;
+  }
+  auto type = m.obj->type();
+  auto slot = type->findAttributeSlot(name);
+  if (!slot) throw Abort{"module '" + m.path + "' has no attribute '" + name + "'"};
+  c10::IValue v = m.obj->getSlot(*slot);
+  const std::string path = join(m.path, name);
+  if (v.isObject() && v.toObject()->type()->is_module()) {
+    auto child = std::make_shared<ModuleRef>();
+    child->obj = v.toObject();
+    child->path = path;
+    child->type = typeBaseName(child->obj->type());
+    SVal s;
+    s.kind = SVal::Kind::Module;
+    s.mod = child;
+    env[n->output()] = s;
+    return;
+  }
+  if (v.isTensor() && gm_->hasTensor(path)) {
+    env[n->output()] = SVal::tensor(paramCell(path));
+    return;
+  }
+  env[n->output()] = SVal::constant(v);
+}
+
+void Importer::callMethod(const jit::Node* n, Env& env) {
+  const SVal& self = get(env, n->input(0));
+  const std::string name = n->s(c10::attr::name);
+  if (self.kind != SVal::Kind::Module) {
+    unsupported(n, "method '" + name + "' of a value that is not a module");
+    return setAllDynamic(n, env);
+  }
+  std::shared_ptr<ModuleRef> m = self.mod;
+  std::vector<SVal> args;
+  for (const jit::Value* v : n->inputs()) args.push_back(get(env, v));
+
+  const int saved = frame_;
+  const bool enter = m->path != frames_[frame_].path;
+  if (enter) {
+    frames_.push_back({m->path, m->type, frame_});
+    frame_ = static_cast<int>(frames_.size()) - 1;
+  }
+  struct Restore {
+    int& f;
+    int v;
+    ~Restore() { f = v; }
+  } restore{frame_, saved};
+
+  if (m->type == "StochasticDepth" && name == "forward" && hasOp("stochastic_depth"))
+    return stochasticDepth(*m, args, n, env);
+
+  jit::Function* fn = m->obj->type()->findMethod(name);
+  if (!fn) throw Abort{"module '" + m->path + "' (" + m->type + ") has no method '" + name + "'"};
+  auto outs = callGraph(*jit::toGraphFunction(*fn).graph(), args);
+  setOutputs(n, env, std::move(outs));
+}
+
+void Importer::callFunction(const jit::Node* n, Env& env) {
+  auto ft = n->input(0)->type()->cast<c10::FunctionType>();
+  if (!ft || !ft->function()) {
+    unsupported(n, "call of an unknown function");
+    return setAllDynamic(n, env);
+  }
+  std::vector<SVal> args;
+  for (size_t i = 1; i < n->inputs().size(); ++i) args.push_back(get(env, n->input(i)));
+  auto outs = callGraph(*jit::toGraphFunction(*ft->function()).graph(), args);
+  setOutputs(n, env, std::move(outs));
+}
+
+// torchvision's StochasticDepth (drops whole samples, "row", or the whole
+// batch with probability p in training) becomes the IR's stochastic_depth op
+// in both modes (identity in eval), so the module survives a round trip; its
+// forward would otherwise need random tensors shaped at run time.
+void Importer::stochasticDepth(const ModuleRef& m, const std::vector<SVal>& args, const jit::Node* n, Env& env) {
+  auto type = m.obj->type();
+  auto p = type->findAttributeSlot("p") ? asDouble(SVal::constant(m.obj->getAttr("p"))) : std::nullopt;
+  auto mode = type->findAttributeSlot("mode") ? m.obj->getAttr("mode") : c10::IValue();
+  if (args.size() != 2 || !args[1].isTensor() || !p || !mode.isString()) {
+    unsupported(n, "StochasticDepth without attributes p and mode");
+    return setAllDynamic(n, env);
+  }
+  if (args[1].cell->poison) return setAllDynamic(n, env);
+  if (*p == 0.0) {
+    env[n->output()] = args[1];
+    return;
+  }
+  training_ops_.push_back(m.path);
+  env[n->output()] =
+      result(emit("stochastic_depth", {args[1].cell->value}, {{"p", *p}, {"mode", mode.toStringRef()}}));
+}
+
+// Parameters and buffers in state_dict order: a module's own parameters, then
+// its buffers, then its submodules.
+void Importer::registerTensors(const c10::intrusive_ptr<c10::ivalue::Object>& obj, const std::string& prefix) {
+  auto type = obj->type();
+  module_types_[prefix] = typeBaseName(type);
+  const size_t n = type->numAttributes();
+  for (size_t i = 0; i < n; ++i) {
+    if (!type->is_parameter(i)) continue;
+    c10::IValue v = obj->getSlot(i);
+    std::string name = join(prefix, type->getAttributeName(i));
+    if (v.isTensor() && !gm_->hasTensor(name)) gm_->registerParameter(name, v.toTensor(), v.toTensor().requires_grad());
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (!type->is_buffer(i)) continue;
+    c10::IValue v = obj->getSlot(i);
+    std::string name = join(prefix, type->getAttributeName(i));
+    if (v.isTensor() && !gm_->hasTensor(name)) gm_->registerBuffer(name, v.toTensor());
+  }
+  for (size_t i = 0; i < n; ++i) {
+    c10::IValue v = obj->getSlot(i);
+    if (v.isObject() && v.toObject()->type()->is_module())
+      registerTensors(v.toObject(), join(prefix, type->getAttributeName(i)));
+  }
+}
+
+ir::Scope Importer::scopeOf(const std::string& path) const {
+  ir::Scope scope;
+  if (path.empty()) return scope;
+  size_t pos = 0;
+  while (true) {
+    size_t dot = path.find('.', pos);
+    std::string prefix = path.substr(0, dot);
+    auto it = module_types_.find(prefix);
+    scope.push_back({prefix, it == module_types_.end() ? "" : it->second});
+    if (dot == std::string::npos) break;
+    pos = dot + 1;
+  }
+  return scope;
+}
+
+}  // namespace edgeopt::torchscript::detail
