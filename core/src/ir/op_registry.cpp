@@ -32,6 +32,7 @@ OpRegistry& OpRegistry::instance() {
     ops::registerConvTransposeOps(*r);
     ops::registerNormExtraOps(*r);
     ops::registerRegularizationOps(*r);
+    ops::registerQuantOps(*r);
     return r;
   }();
   return *registry;

@@ -24,6 +24,7 @@ void registerResizeOps(OpRegistry& r);      // interpolate (nearest/bilinear, by
 void registerConvTransposeOps(OpRegistry& r);  // conv_transpose2d
 void registerNormExtraOps(OpRegistry& r);   // layer_norm, group_norm
 void registerRegularizationOps(OpRegistry& r);  // stochastic_depth
+void registerQuantOps(OpRegistry& r);       // fake_quant, bn_fold_weight, conv_bn_qat
 
 using Tensors = std::vector<at::Tensor>;
 

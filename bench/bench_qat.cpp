@@ -1,0 +1,228 @@
+// Float training step vs QAT training step (WC8_AT8: per-channel int8
+// weights on BN-folded convs, uint8 activations with moving-average observers
+// and range shrink, int32-grid biases), mobilenet_v2 (small-input variant) at
+// 64x64, batch 32, 2 threads, SGD with momentum. A step is forward + cross
+// entropy + backward + optimizer step. Timings are interleaved float/QAT so
+// machine noise hits both alike; ratios are of medians.
+// Memory: a counting CPU allocator records the peak tensor bytes held during
+// a step (activations kept for backward, gradients, temporaries) on top of
+// the model state (parameters, buffers, optimizer momentum).
+// Targets (issue 5): QAT step <= 1.10x float, peak memory <= 1.5x.
+#include <edgeopt/graph_module.h>
+#include <edgeopt/quant/quantize.h>
+#include <edgeopt/runtime.h>
+
+#include "zoo_models.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <nlohmann/json.hpp>
+#include <c10/core/CPUAllocator.h>
+#include <c10/core/impl/alloc_cpu.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
+#include <torch/optim/sgd.h>
+
+#include <algorithm>
+#include <mutex>
+#include <unordered_map>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <string>
+#include <memory>
+#include <vector>
+
+namespace {
+
+// LibTorch's CPU allocation (c10::alloc_cpu), counting live bytes. The
+// data pointer is its own context (raw_allocate requires that), so sizes are
+// kept in a map.
+class CountingAllocator final : public c10::Allocator {
+ public:
+  c10::DataPtr allocate(size_t n) const override {
+    void* data = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto cached = free_.find(n);
+      if (cached != free_.end() && !cached->second.empty()) {
+        data = cached->second.back();
+        cached->second.pop_back();
+      }
+    }
+    if (!data) data = c10::alloc_cpu(n);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      sizes_[data] = n;
+      current_ += static_cast<int64_t>(n);
+      peak_ = std::max(peak_, current_);
+    }
+    return {data, data, &release, c10::Device(c10::DeviceType::CPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return &release; }
+
+  int64_t current() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return current_;
+  }
+  int64_t peak() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return peak_;
+  }
+  void setCaching(bool on) { caching_ = on; }
+  void resetPeak() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    peak_ = current_;
+  }
+
+ private:
+  static void release(void* data);
+  bool caching_ = false;  // keep freed blocks >= 1 MiB for reuse (no page faults on big tensors)
+  mutable std::map<size_t, std::vector<void*>> free_;
+  mutable std::mutex mutex_;
+  mutable std::unordered_map<void*, size_t> sizes_;
+  mutable int64_t current_ = 0, peak_ = 0;
+};
+
+CountingAllocator* counter = nullptr;
+
+void CountingAllocator::release(void* data) {
+  if (!data) return;
+  {
+    std::lock_guard<std::mutex> lock(counter->mutex_);
+    auto it = counter->sizes_.find(data);
+    if (it != counter->sizes_.end()) {
+      counter->current_ -= static_cast<int64_t>(it->second);
+      if (counter->caching_ && it->second >= (size_t{1} << 20)) {
+        counter->free_[it->second].push_back(data);
+        counter->sizes_.erase(it);
+        return;
+      }
+      counter->sizes_.erase(it);
+    }
+  }
+  c10::free_cpu(data);
+}
+
+using Clock = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+struct Trainee {
+  std::shared_ptr<edgeopt::GraphModule> model;
+  std::unique_ptr<torch::optim::SGD> optimizer;
+  std::vector<double> millis;
+  int64_t peak_step_bytes = 0;
+
+  explicit Trainee(std::shared_ptr<edgeopt::GraphModule> m) : model(std::move(m)) {
+    model->train();
+    optimizer = std::make_unique<torch::optim::SGD>(model->parameters(),
+                                                    torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4));
+  }
+
+  void step(const at::Tensor& x, const at::Tensor& y, bool record) {
+    for (auto& p : model->parameters()) p.mutable_grad() = at::Tensor();  // gradients count as step memory
+    const int64_t before = counter->current();
+    counter->resetPeak();
+    const auto t0 = Clock::now();
+    at::Tensor loss = at::cross_entropy_loss(model->forward({x})[0], y);
+    loss.backward();
+    optimizer->step();
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    if (!record) return;
+    millis.push_back(ms);
+    peak_step_bytes = std::max(peak_step_bytes, counter->peak() - before);
+  }
+
+  int64_t stateBytes() const {
+    int64_t bytes = 0;
+    for (const auto& [name, t] : model->stateDict()) bytes += t.numel() * t.element_size();
+    return 2 * bytes;  // + SGD momentum buffers (about one per parameter byte; buffers are small)
+  }
+};
+
+}  // namespace
+
+// --profile: one step of each under LibTorch's profiler; prints the
+// top-level ATen ops and autograd nodes by total time.
+void profileStep(Trainee& t, const at::Tensor& x, const at::Tensor& y, const std::string& label) {
+  t.step(x, y, false);
+  const std::string trace = "/tmp/bench_qat-" + label + ".json";
+  {
+    torch::autograd::profiler::RecordProfile guard(trace);
+    t.step(x, y, false);
+  }
+  std::ifstream in(trace);
+  const nlohmann::json events = nlohmann::json::parse(in);
+  std::map<std::string, double> total;
+  for (const auto& e : events.is_array() ? events : events.value("traceEvents", nlohmann::json::array()))
+    if (e.value("ph", "") == "X") total[e.value("name", "")] += e.value("dur", 0.0) / 1000.0;
+  std::vector<std::pair<double, std::string>> top;
+  for (const auto& [name, ms] : total)
+    if (name.rfind("aten::", 0) == 0 || name.rfind("autograd::engine::evaluate_function", 0) == 0) top.emplace_back(ms, name);
+  std::sort(top.rbegin(), top.rend());
+  std::printf("%s step, top ops (nested ops count in their callers too):\n", label.c_str());
+  for (size_t i = 0; i < top.size() && i < 14; ++i) std::printf("  %8.1f ms  %s\n", top[i].first, top[i].second.c_str());
+}
+
+int main(int argc, char** argv) {
+  edgeopt::tuneMalloc();
+  counter = new CountingAllocator();
+  bool cached = false;
+  for (int i = 1; i < argc; ++i) cached = cached || std::string(argv[i]) == "--cached";
+  counter->setCaching(cached);
+  c10::SetCPUAllocator(counter, /*priority=*/100);
+  at::set_num_threads(2);
+  at::manual_seed(0);
+
+  edgeopt::ZooOptions o;
+  o.num_classes = 10;
+  o.input_size = 64;
+  auto float_model = edgeopt::buildZooModel("mobilenet_v2", o);
+  auto qat_model = float_model->clone();
+  edgeopt::quant::QuantizeOptions q;
+  q.scheme = edgeopt::quant::presetScheme("WC8_AT8");
+  const auto counts = edgeopt::quant::insertQuantizers(*qat_model, q);
+  Trainee fp(float_model), qat(qat_model);
+  if (argc > 1 && std::string(argv[1]) == "--profile") {
+    const at::Tensor px = at::randn({32, 3, 64, 64});
+    const at::Tensor py = at::randint(0, 10, {32}, at::kLong);
+    profileStep(fp, px, py, "float");
+    profileStep(qat, px, py, "qat");
+    return 0;
+  }
+
+  const at::Tensor x = at::randn({32, 3, 64, 64});
+  const at::Tensor y = at::randint(0, 10, {32}, at::kLong);
+  for (int i = 0; i < 3; ++i) {
+    fp.step(x, y, false);
+    qat.step(x, y, false);
+  }
+  const int reps = 9;
+  for (int i = 0; i < reps; ++i) {  // interleaved, alternating who goes first
+    if (i % 2) {
+      fp.step(x, y, true);
+      qat.step(x, y, true);
+    } else {
+      qat.step(x, y, true);
+      fp.step(x, y, true);
+    }
+  }
+  const double t_fp = median(fp.millis), t_qat = median(qat.millis);
+  const double mb = 1024.0 * 1024.0;
+  const double mem_fp = static_cast<double>(fp.peak_step_bytes + fp.stateBytes()) / mb;
+  const double mem_qat = static_cast<double>(qat.peak_step_bytes + qat.stateBytes()) / mb;
+  std::printf("QAT vs float training step: mobilenet_v2 64x64, batch 32, 2 threads, SGD; WC8_AT8 (%d weight, %d "
+              "activation quantizers, %d conv+BN folded)\n",
+              counts.weight, counts.activation, counts.fused_conv_bn);
+  std::printf("%-8s %12s %18s %18s\n", "", "step ms", "step peak MiB", "+ state MiB");
+  std::printf("%-8s %12.1f %18.1f %18.1f\n", "float", t_fp, fp.peak_step_bytes / mb, mem_fp);
+  std::printf("%-8s %12.1f %18.1f %18.1f\n", "qat", t_qat, qat.peak_step_bytes / mb, mem_qat);
+  std::printf("ratio    time %.3fx (target <= 1.10), peak memory %.3fx (target <= 1.50)\n", t_qat / t_fp,
+              mem_qat / mem_fp);
+  return 0;
+}

@@ -1,0 +1,26 @@
+#pragma once
+// The quantization plugin: `qat` and `calibrate` stages, `qdq_onnx` exporter.
+#include <edgeopt/options.h>
+#include <edgeopt/quant/quantize.h>
+#include <edgeopt/registry.h>
+
+#include <string>
+#include <vector>
+
+namespace edgeopt::quant_plugin {
+
+// preset, scheme, overrides (shared by both stages).
+void addQuantizeOptions(OptionSchema& schema);
+quant::QuantizeOptions quantizeOptionsFrom(const Options& o);
+// Places quantizers unless the model has them already (a calibrate stage
+// before qat, or a resumed run); logs the counts.
+void prepareModel(GraphModule& model, const quant::QuantizeOptions& options);
+// The scheme and overrides for --dry-run; resolves the overrides' selectors
+// against `model` (a selector matching nothing is a RecipeError there).
+std::vector<std::string> planLines(const quant::QuantizeOptions& options, const GraphModule& model);
+
+StageFactory calibrateStageFactory();
+StageFactory qatStageFactory();
+ExporterFactory qdqExporterFactory();
+
+}  // namespace edgeopt::quant_plugin

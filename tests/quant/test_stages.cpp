@@ -1,0 +1,189 @@
+// The qat and calibrate stages end to end through edgeopt-run on a tiny
+// image-folder dataset: float training -> QAT (with a 16-bit override) ->
+// QDQ ONNX + TorchScript export; calibration (PTQ) -> QDQ export; scheme
+// errors reported at their recipe line.
+#include "quant_test_util.h"
+
+#include "cli_runner.h"
+
+#include <onnx/onnx_pb.h>
+#include <opencv2/imgcodecs.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+using namespace edgeopt;
+using namespace edgeopt::test;
+
+namespace {
+
+// root/{train,val}/{dark,light}/NN.png: noise below or above mid-gray.
+void writeImageFolder(const std::string& root, int train_per_class, int val_per_class) {
+  for (const char* split : {"train", "val"})
+    for (int c = 0; c < 2; ++c) {
+      const std::string dir = root + "/" + split + "/" + (c ? "light" : "dark");
+      std::filesystem::create_directories(dir);
+      const int n = std::string(split) == "train" ? train_per_class : val_per_class;
+      for (int i = 0; i < n; ++i) {
+        cv::Mat image(32, 32, CV_8UC3);
+        cv::RNG rng(static_cast<uint64_t>(1000 * c + i + (std::string(split) == "val" ? 500 : 0)));
+        rng.fill(image, cv::RNG::UNIFORM, c ? 150 : 0, c ? 256 : 106);
+        char name[16];
+        std::snprintf(name, sizeof name, "/%02d.png", i);
+        cv::imwrite(dir + name, image);
+      }
+    }
+}
+
+const char* kHeader = R"(version: 1
+name: quant-e2e
+seed: 0
+threads: 2
+model: {source: zoo, name: mobilenet_v2, num_classes: 2, input_size: 32, width_mult: 0.25}
+data:
+  dataset: imagenet
+  root: data
+  batch_size: 8
+  workers: 0
+  train_transforms: [{normalize: {mean: [0.5], std: [0.25]}}]
+  val_transforms: [{normalize: {mean: [0.5], std: [0.25]}}]
+)";
+
+std::string builtinPlugins() { return std::string(EDGEOPT_BINARY_DIR) + "/lib/edgeopt/plugins"; }
+
+std::vector<nlohmann::json> metricRows(const std::string& run) {
+  std::vector<nlohmann::json> rows;
+  std::istringstream in(readText(run + "/metrics.jsonl"));
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
+}  // namespace
+
+TEST_CASE("recipe: train -> qat (16-bit first layer) -> QDQ ONNX + TorchScript export", "[quant][stages]") {
+  const std::string dir = scratchDir("stages-qat");
+  writeImageFolder(dir + "/data", 24, 8);
+  writeText(dir + "/r.yaml", std::string(kHeader) + R"(stages:
+  - kind: train
+    epochs: 1
+    lr: 0.05
+  - kind: qat
+    epochs: 2
+    lr: 0.01
+    overrides: [{layers: [features.0.0], weight_bits: 16, activation_bits: 16}]
+  - kind: export
+    formats: [qdq_onnx, torchscript]
+)");
+  CliResult r = runCli("r.yaml --output run", dir, builtinPlugins());
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  const std::string run = dir + "/run";
+  CHECK(std::filesystem::exists(run + "/exports/model.qdq.onnx"));
+  CHECK(std::filesystem::exists(run + "/exports/model.pt"));
+  int qat_rows = 0;
+  for (const auto& row : metricRows(run))
+    if (row.value("kind", "") == "qat") {
+      ++qat_rows;
+      CHECK(row.contains("val_top1"));
+    }
+  CHECK(qat_rows == 2);
+  // The stage leaves an inference model: observers and BN statistics frozen.
+  auto m = GraphModule::load(run + "/checkpoints/stage-1-qat.edgeopt");
+  const quant::QuantizerCounts c = quant::countQuantizers(*m);
+  CHECK(c.weight == 53);
+  // input, 52 conv groups, the residual adds (width 0.25 has two more), avg pool, classifier
+  CHECK(c.activation == 1 + 52 + static_cast<int>(nodesOf(*m, "add").size()) + 2);
+  CHECK(paramOf(*m, m->graph().findNode("features.0.0.weight_quant"), quant::kObserverMode).item<int64_t>() == 0);
+  CHECK(paramOf(*m, m->graph().findNode("features.0.0.weight_quant"), quant::kScale).numel() == 8);
+  CHECK(m->graph().findNode("features.0.0.weight_quant")->get<int64_t>("quant_min") == -32768);
+  CHECK(m->tensor("features.1.conv.0.0.bn_frozen").item<int64_t>() == 1);
+  // The export runs in ONNX Runtime like EdgeOpt's simulation.
+  m->eval();
+  at::manual_seed(3);
+  const at::Tensor x = at::randn({8, 3, 32, 32});
+  at::Tensor expected;
+  {
+    at::NoGradGuard no_grad;
+    expected = m->forward({x})[0];
+  }
+  writeFloats(dir + "/x.bin", x);
+  nlohmann::json manifest = {{"threads", 2},
+                             {"optimization", "disabled"},
+                             {"runs", {{{"model", run + "/exports/model.qdq.onnx"},
+                                        {"inputs", {{{"name", "x"}, {"file", dir + "/x.bin"}, {"dims", {8, 3, 32, 32}}}}},
+                                        {"output_prefix", dir + "/ort"}}}}};
+  writeText(dir + "/manifest.json", manifest.dump());
+  REQUIRE(runLogged(std::string(EDGEOPT_NODE) + " '" EDGEOPT_EXPORTER_TEST_DIR "/ort_run.js' '" +
+                        EDGEOPT_ORT_NODE_MODULES + "' '" + dir + "/manifest.json'",
+                    dir + "/node.log") == 0);
+  INFO(readText(dir + "/ort.json"));
+  REQUIRE(!readJson(dir + "/ort.json").contains("error"));
+  const at::Tensor ort = readFloats(dir + "/ort.0.bin", {8, 2});
+  const double lsb = paramOf(*m, m->graph().outputs()[0]->producer(), quant::kScale).item<double>();
+  CHECK(maxAbsDiff(ort, expected) <= 2.001 * lsb);
+}
+
+TEST_CASE("recipe: calibrate (PTQ, histogram + MSE, bias calibration) -> QDQ export", "[quant][stages]") {
+  const std::string dir = scratchDir("stages-calibrate");
+  writeImageFolder(dir + "/data", 8, 2);
+  writeText(dir + "/r.yaml", std::string(kHeader) + R"(stages:
+  - kind: calibrate
+    preset: WC8SYMP2_AT8SYMP2
+    batches: 3
+  - kind: export
+    formats: [qdq_onnx]
+    settings: {qdq_onnx: {opset: 13}}
+)");
+  CliResult r = runCli("r.yaml --output run", dir, builtinPlugins());
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  auto m = GraphModule::load(dir + "/run/checkpoints/stage-0-calibrate.edgeopt");
+  CHECK(quant::schemeName(*m) == "WC8SYMP2_AT8SYMP2");
+  ir::Node* q = m->graph().findNode("features.0.2.act_quant");
+  REQUIRE(q != nullptr);
+  CHECK(q->get<std::string>("observer") == "histogram");
+  CHECK(paramOf(*m, q, quant::kHistogram).sum().item<double>() == 3 * 8 * 8 * 32 * 32.0);  // 3 batches of 8, 8x32x32
+  const float scale = paramOf(*m, q, quant::kScale).item<float>();
+  CHECK(scale == std::exp2(std::round(std::log2(scale))));  // power of 2
+  CHECK(paramOf(*m, q, quant::kObserverMode).item<int64_t>() == 0);
+  onnx::ModelProto p;
+  REQUIRE(p.ParseFromString(readText(dir + "/run/exports/model.qdq.onnx")));
+  CHECK(p.opset_import(0).version() == 13);
+}
+
+TEST_CASE("recipe: a malformed scheme stops the run before anything runs, at its line", "[quant][stages]") {
+  const std::string dir = scratchDir("stages-error");
+  writeImageFolder(dir + "/data", 1, 1);
+  writeText(dir + "/r.yaml", std::string(kHeader) + R"(stages:
+  - kind: calibrate
+    scheme:
+      activation: {fixed_range: true}
+)");
+  CliResult r = runCli("r.yaml --output run", dir, builtinPlugins());
+  CHECK(r.code == 3);
+  CHECK_THAT(r.err, Catch::Contains("r.yaml:16:") && Catch::Contains("stages.0.scheme.activation.fixed_range") &&
+                        Catch::Contains("needs range_max"));
+  CHECK(!std::filesystem::exists(dir + "/run/state.json"));
+  // --dry-run resolves the overrides' selectors against the model.
+  writeText(dir + "/r2.yaml", std::string(kHeader) + R"(stages:
+  - kind: qat
+    overrides: [{layers: [features.99], weight_bits: 16}]
+)");
+  r = runCli("r2.yaml --dry-run", dir, builtinPlugins());
+  CHECK(r.code == 3);
+  CHECK_THAT(r.err, Catch::Contains("r2.yaml:15:") && Catch::Contains("features.99") &&
+                        Catch::Contains("matches no layer"));
+  writeText(dir + "/r3.yaml", std::string(kHeader) + R"(stages:
+  - kind: qat
+    preset: WC4_AT8
+    overrides: [{layers: [features.0.0], weight_bits: 8}]
+)");
+  r = runCli("r3.yaml --dry-run", dir, builtinPlugins());
+  INFO(r.out << r.err);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("WC4_AT8: weights int4 per-channel symmetric") &&
+                        Catch::Contains("BN frozen from epoch -1"));
+}
