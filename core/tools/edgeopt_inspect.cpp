@@ -22,7 +22,7 @@ std::string quoted(const std::string& s) {
 
 // Call nodes as boxes (name, op, output shape); parameters are folded into
 // their consumer's label to keep the picture readable.
-std::string toDot(const edgeopt::GraphModule& model) {
+std::string graphvizText(const edgeopt::GraphModule& model) {
   using edgeopt::ir::Opcode;
   std::ostringstream dot;
   dot << "digraph model {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n";
@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
     }
     model->eval();
     std::cout << edgeopt::ir::formatSummary(edgeopt::ir::summarize(*model, shape));
-    if (!dot_path.empty()) edgeopt::atomicWrite(dot_path, toDot(*model));
+    if (!dot_path.empty()) edgeopt::atomicWrite(dot_path, graphvizText(*model));
     return 0;
   } catch (const edgeopt::Error& e) {
     std::cerr << "error: " << e.what() << std::endl;
