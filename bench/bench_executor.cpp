@@ -68,6 +68,7 @@ Pair measure(const std::function<void()>& ours, const std::function<void()>& scr
 }  // namespace
 
 int main(int argc, char** argv) {
+  edgeopt::usePassiveOpenMPWait(argv);
   edgeopt::tuneMalloc();
   const std::string work = argc > 1 ? argv[1] : "bench-work";
   std::filesystem::create_directories(work);

@@ -6,6 +6,7 @@
 // ImageFolder tree both sides read. Ratio = EdgeOpt images/s / torchvision's.
 //   bench_loader WORK_DIR [images=256] [epochs=3]
 // Note the resize filters differ: OpenCV's bilinear vs PIL's antialiased one.
+#include <edgeopt/runtime.h>
 #include <edgeopt/data_loader.h>
 #include <edgeopt/image_io.h>
 #include <edgeopt/plugin_host.h>
@@ -104,6 +105,7 @@ Rate torchvisionRate(const fs::path& root, int workers, int epochs) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  edgeopt::usePassiveOpenMPWait(argv);
   const fs::path work = fs::path(argc > 1 ? argv[1] : "bench-work") / "loader";
   const int images = argc > 2 ? std::atoi(argv[2]) : 256, epochs = argc > 3 ? std::atoi(argv[3]) : 3;
   makeImages(work, images);

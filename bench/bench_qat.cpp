@@ -170,6 +170,7 @@ void profileStep(Trainee& t, const at::Tensor& x, const at::Tensor& y, const std
 }
 
 int main(int argc, char** argv) {
+  edgeopt::usePassiveOpenMPWait(argv);
   edgeopt::tuneMalloc();
   counter = new CountingAllocator();
   bool cached = false;

@@ -9,11 +9,20 @@
 #include <ATen/Parallel.h>
 
 #include <malloc.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include <cstdio>
 #include <thread>
 
 namespace edgeopt {
+
+void usePassiveOpenMPWait(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY")) return;
+  ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  ::execv("/proc/self/exe", argv);  // returns only on failure: then run as is
+}
 
 void tuneMalloc() {
   mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);

@@ -42,6 +42,7 @@ std::string graphvizText(const edgeopt::GraphModule& model) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  edgeopt::usePassiveOpenMPWait(argv);
   edgeopt::tuneMalloc();
   CLI::App app{"edgeopt-inspect: per-layer summary of a model (.edgeopt, .pt, .onnx or zoo:NAME)"};
   std::string spec, dot_path;

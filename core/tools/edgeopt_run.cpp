@@ -33,19 +33,8 @@ int fail(edgeopt::ExitCode code, const std::string& message) {
 
 }  // namespace
 
-// OpenMP threads that spin while waiting collapse throughput when anything
-// else runs on the cores (measured on 2 cores with a second busy process:
-// mobilenet_v2 training at 2 threads fell from 145 to 14 images/s). libgomp
-// reads its settings when it is loaded, before main, so set a passive wait
-// policy and start again; a user's own setting is kept.
-void useProperOpenMPWaitPolicy(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY")) return;
-  ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-  ::execv("/proc/self/exe", argv);  // returns only on failure: then run as is
-}
-
 int main(int argc, char** argv) {
-  useProperOpenMPWaitPolicy(argv);
+  edgeopt::usePassiveOpenMPWait(argv);
   edgeopt::tuneMalloc();
   auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   auto logger = std::make_shared<spdlog::logger>("edgeopt", console);

@@ -5,6 +5,13 @@
 
 namespace edgeopt {
 
+// OpenMP threads that spin while waiting collapse throughput when anything
+// else runs on the cores (2 cores, one other busy process: mobilenet_v2
+// training at 2 threads fell from 145 to 14 images/s). libgomp reads its
+// settings when it is loaded, before main, so this sets OMP_WAIT_POLICY=PASSIVE
+// and re-executes the program once (a user's own setting is kept). Call it
+// first thing in main.
+void usePassiveOpenMPWait(char** argv);
 // Keeps glibc from returning large tensor buffers to the OS after every step
 // (they would page-fault back in on the next one; see STACK-NOTES.md).
 void tuneMalloc();
