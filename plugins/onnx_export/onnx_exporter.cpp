@@ -53,13 +53,7 @@ class OnnxExporter : public edgeopt::Exporter {
 void registerOnnxExport(edgeopt::PluginRegistrar& r) {
   edgeopt::ExporterFactory f;
   f.summary = "ONNX (opset 13-18), float, dynamic batch; passes the ONNX checker and strict shape inference";
-  f.options.add("opset", OptionType::Int).defaultValue(int64_t{17}).range(13, 18).help("ONNX opset version");
-  f.options.add("input_shape", OptionType::IntList)
-      .help("[N, C, H, W]; default: the shape recorded on the model's input (e.g. by a summary stage)");
-  f.options.add("dynamic_batch", OptionType::Bool).defaultValue(true).help("dim 0 of inputs/outputs is symbolic");
-  f.options.add("check", OptionType::Bool)
-      .defaultValue(true)
-      .help("run the ONNX checker and strict shape inference (libonnx must know the opset)");
+  edgeopt::onnx_export::addOnnxExportOptions(f.options);
   f.create = [](const edgeopt::Options& o) { return std::make_unique<OnnxExporter>(o); };
   r.add<edgeopt::Exporter>("onnx", std::move(f));
 }

@@ -2,6 +2,7 @@
 // OnnxModel (core, protobuf-free) -> onnx::ModelProto, and the checks every
 // export must pass.
 #include <edgeopt/ir/onnx_emit.h>
+#include <edgeopt/options.h>
 
 #include <onnx/onnx_pb.h>
 
@@ -22,5 +23,9 @@ int maxKnownOpset();
 // model. Throws RuntimeFailure "ONNX export: the model fails <check>: ...",
 // or naming the opset when libonnx has no schemas for it.
 void checkModel(onnx::ModelProto& model);
+
+// The options every ONNX-writing exporter takes: opset, input_shape,
+// dynamic_batch, check (shared by `onnx` and the quant plugin's `qdq_onnx`).
+void addOnnxExportOptions(OptionSchema& schema);
 
 }  // namespace edgeopt::onnx_export

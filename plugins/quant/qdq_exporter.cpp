@@ -64,13 +64,7 @@ class QdqExporter : public Exporter {
 ExporterFactory qdqExporterFactory() {
   ExporterFactory f;
   f.summary = "QDQ ONNX of a quantized model (int8 per-channel weights, int32 biases, Q/DQ activations; opset 13-18)";
-  f.options.add("opset", OptionType::Int).defaultValue(int64_t{17}).range(13, 18).help("ONNX opset version");
-  f.options.add("input_shape", OptionType::IntList)
-      .help("[N, C, H, W]; default: the shape recorded on the model's input");
-  f.options.add("dynamic_batch", OptionType::Bool).defaultValue(true).help("dim 0 of inputs/outputs is symbolic");
-  f.options.add("check", OptionType::Bool)
-      .defaultValue(true)
-      .help("run the ONNX checker and strict shape inference (libonnx must know the opset)");
+  onnx_export::addOnnxExportOptions(f.options);
   f.create = [](const Options& o) { return std::make_unique<QdqExporter>(o); };
   return f;
 }
