@@ -41,6 +41,11 @@ int64_t numel(const Shape& s);
 
 // Shape function for ops whose single output has its first input's shape.
 std::vector<Shape> sameAsFirstInput(const Node&, const std::vector<Shape>& in);
+// NCHW output of a 2-D convolution of `x` with weight `w` (stride, padding,
+// dilation attributes); shared by conv2d and the fused QAT conv.
+Shape conv2dOutputShape(const Node& n, const Shape& x, const Shape& w);
+// Multiply-accumulates of a 2-D convolution whose weight is input 1.
+int64_t conv2dMacs(const Node& n, const std::vector<Shape>& in, const std::vector<Shape>& out);
 // Shape function for broadcasting binary ops.
 std::vector<Shape> broadcastShapes(const Node& n, const std::vector<Shape>& in);
 

@@ -21,18 +21,7 @@ std::vector<Shape> conv2dShape(const Node& n, const std::vector<Shape>& in) {
         "input has " + std::to_string(x[1]) + " channels, weight " + formatShape(w) + " with groups=" +
             std::to_string(groups) + " expects " + std::to_string(w[1] * groups));
   if (in.size() > 2) check(n, in[2] == Shape{w[0]}, "bias shape " + formatShape(in[2]) + " != [out_channels]");
-  Ints stride = expand(n, "stride", 2, 1), pad = expand(n, "padding", 2, 0), dil = expand(n, "dilation", 2, 1);
-  Shape out{x[0], w[0], 0, 0};
-  for (size_t i = 0; i < 2; ++i) {
-    out[2 + i] = (x[2 + i] + 2 * pad[i] - dil[i] * (w[2 + i] - 1) - 1) / stride[i] + 1;
-    check(n, out[2 + i] > 0, "input " + formatShape(x) + " is too small for the kernel");
-  }
-  return {out};
-}
-
-int64_t conv2dMacs(const Node&, const std::vector<Shape>& in, const std::vector<Shape>& out) {
-  const Shape& w = in[1];
-  return numel(out[0]) * w[1] * w[2] * w[3];
+  return {conv2dOutputShape(n, x, w)};
 }
 
 Tensors linearKernel(const Node&, const Tensors& in, const ExecContext&) {
@@ -93,6 +82,21 @@ std::string linearScript(ScriptEmitContext& ctx) {
 }
 
 }  // namespace
+
+Shape conv2dOutputShape(const Node& n, const Shape& x, const Shape& w) {
+  Ints stride = expand(n, "stride", 2, 1), pad = expand(n, "padding", 2, 0), dil = expand(n, "dilation", 2, 1);
+  Shape out{x[0], w[0], 0, 0};
+  for (size_t i = 0; i < 2; ++i) {
+    out[2 + i] = (x[2 + i] + 2 * pad[i] - dil[i] * (w[2 + i] - 1) - 1) / stride[i] + 1;
+    check(n, out[2 + i] > 0, "input " + formatShape(x) + " is too small for the kernel");
+  }
+  return out;
+}
+
+int64_t conv2dMacs(const Node&, const std::vector<Shape>& in, const std::vector<Shape>& out) {
+  const Shape& w = in[1];
+  return numel(out[0]) * w[1] * w[2] * w[3];
+}
 
 void registerConvOps(OpRegistry& r) {
   r.add({"conv2d", 2, 3, conv2dKernel, conv2dShape, conv2dMacs, ChannelBehaviour::Producer, conv2dOnnx,

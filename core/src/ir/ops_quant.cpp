@@ -285,17 +285,7 @@ std::vector<Shape> convBnQatShape(const Node& n, const std::vector<Shape>& in) {
   check(n, x[1] == w[1] * groups, "input channels " + std::to_string(x[1]) + " don't match weight " + formatShape(w));
   for (size_t i = 2; i <= 5; ++i) check(n, in[i] == Shape{w[0]}, "BN input " + std::to_string(i) + " has shape " + formatShape(in[i]));
   check(n, in.size() == convBnInputs(n).count, "input count doesn't match has_bias/has_num_batches_tracked/has_bias_quant");
-  Ints stride = expand(n, "stride", 2, 1), pad = expand(n, "padding", 2, 0), dil = expand(n, "dilation", 2, 1);
-  Shape out{x[0], w[0], 0, 0};
-  for (size_t i = 0; i < 2; ++i) {
-    out[2 + i] = (x[2 + i] + 2 * pad[i] - dil[i] * (w[2 + i] - 1) - 1) / stride[i] + 1;
-    check(n, out[2 + i] > 0, "input " + formatShape(x) + " is too small for the kernel");
-  }
-  return {out};
-}
-
-int64_t convBnQatMacs(const Node&, const std::vector<Shape>& in, const std::vector<Shape>& out) {
-  return numel(out[0]) * in[1][1] * in[1][2] * in[1][3];
+  return {conv2dOutputShape(n, x, w)};
 }
 
 // Inference form: Conv(x, w, folded bias), the bias computed here from the
@@ -356,7 +346,7 @@ void registerQuantOps(OpRegistry& r) {
          },
          {}, ChannelBehaviour::Pointwise, biasQuantOnnx,
          [](ScriptEmitContext& ctx) { return biasScript(ctx.inputs[0], ctx.inputs[1], ctx.inputs[2], ctx.inputs[3]); }});
-  r.add({"conv_bn_qat", 7, 12, convBnQatKernel, convBnQatShape, convBnQatMacs, ChannelBehaviour::Producer,
+  r.add({"conv_bn_qat", 7, 12, convBnQatKernel, convBnQatShape, conv2dMacs, ChannelBehaviour::Producer,
          convBnQatOnnx, convBnQatScript});
 }
 
