@@ -13,7 +13,7 @@ packages=(
   libtorch-dev libyaml-cpp-dev libspdlog-dev libfmt-dev catch2
   libopencv-dev libboost-dev libboost-filesystem-dev
   libcli11-dev nlohmann-json3-dev libonnx-dev libprotobuf-dev protobuf-compiler
-  libopenblas0-pthread libopenblas-dev libjemalloc-dev
+  libopenblas0-pthread libopenblas-dev libjemalloc-dev libgloo-dev
   python3-torch python3-torchvision python3-numpy python3-onnx
   libonnx-testdata dataset-fashion-mnist labelme-examples graphviz
 )
