@@ -1,0 +1,121 @@
+// runLocalRanks (distributed.h): `edgeopt-run --nproc N`, a local torchrun.
+#include <edgeopt/distributed.h>
+#include <edgeopt/error.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <iostream>
+#include <optional>
+#include <thread>
+
+namespace edgeopt::dist {
+namespace {
+
+// A TCP port free on 127.0.0.1 now (the kernel picks it). Rank 0 binds it a
+// moment later; another program taking it in between makes the rendezvous
+// fail with a clear error, not hang.
+int freePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw RuntimeFailure(std::string("--nproc: cannot open a socket: ") + std::strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  ::close(fd);
+  if (!ok) throw RuntimeFailure(std::string("--nproc: cannot find a free port: ") + std::strerror(errno));
+  return ntohs(addr.sin_port);
+}
+
+std::vector<pid_t> g_children;  // for the signal handler
+
+void forwardSignal(int sig) {
+  for (pid_t pid : g_children)
+    if (pid > 0) ::kill(pid, sig);
+}
+
+std::string describe(int status) {
+  if (WIFSIGNALED(status)) return "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
+                                  strsignal(WTERMSIG(status)) + ")";
+  return "exited with code " + std::to_string(WEXITSTATUS(status));
+}
+
+int exitCodeOf(int status) { return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status); }
+
+}  // namespace
+
+int runLocalRanks(int nproc, const std::vector<std::string>& argv) {
+  const std::string port = std::to_string(freePort());
+  std::vector<pid_t>& children = g_children;
+  children.assign(static_cast<size_t>(nproc), -1);
+  std::cout.flush();
+  std::cerr.flush();
+  for (int r = 0; r < nproc; ++r) {
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+      forwardSignal(SIGKILL);
+      throw RuntimeFailure(std::string("--nproc: cannot start rank ") + std::to_string(r) + ": " +
+                           std::strerror(errno));
+    }
+    if (pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a launcher killed outright takes its ranks with it
+      ::setenv("RANK", std::to_string(r).c_str(), 1);
+      ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
+      ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+      ::setenv("LOCAL_WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+      ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+      ::setenv("MASTER_PORT", port.c_str(), 1);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execv("/proc/self/exe", args.data());
+      std::cerr << "error: --nproc: cannot start rank " << r << ": " << std::strerror(errno) << std::endl;
+      ::_exit(static_cast<int>(ExitCode::Runtime));
+    }
+    children[static_cast<size_t>(r)] = pid;
+  }
+  ::signal(SIGINT, forwardSignal);
+  ::signal(SIGTERM, forwardSignal);
+
+  int result = 0, running = nproc;
+  std::optional<std::chrono::steady_clock::time_point> kill_at;  // set once a rank failed
+  while (running > 0) {
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, kill_at ? WNOHANG : 0);
+    if (pid < 0 && errno == EINTR) continue;
+    if (pid < 0) break;
+    if (pid == 0) {  // stopping the others: give them a grace period, then KILL
+      if (std::chrono::steady_clock::now() >= *kill_at) forwardSignal(SIGKILL);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    int r = 0;
+    while (r < nproc && children[static_cast<size_t>(r)] != pid) ++r;
+    if (r == nproc) continue;
+    children[static_cast<size_t>(r)] = -1;
+    --running;
+    if (exitCodeOf(status) == 0 || result != 0) continue;
+    // The first failure: the others would wait for it in a collective until
+    // the timeout, so stop them now.
+    result = exitCodeOf(status);
+    std::cerr << "error: rank " << r << " " << describe(status) << "; stopping the other " << running
+              << " rank(s)" << std::endl;
+    forwardSignal(SIGTERM);
+    kill_at = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  }
+  ::signal(SIGINT, SIG_DFL);
+  ::signal(SIGTERM, SIG_DFL);
+  return result;
+}
+
+}  // namespace edgeopt::dist
