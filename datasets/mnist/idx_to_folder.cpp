@@ -22,14 +22,23 @@ namespace fs = std::filesystem;
 int main(int argc, char** argv) {
   CLI::App app{"Converts MNIST / Fashion-MNIST IDX files to OUT/{train,val}/<class>/NNNNN.png"};
   std::string in, out, variant = "mnist";
+  std::vector<size_t> expect;
   app.add_option("idx_dir", in, "folder with train-images-idx3-ubyte[.gz], t10k-*, ...")->required();
   app.add_option("out_dir", out, "output folder (created)")->required();
   app.add_option("--variant", variant, "class names: mnist (digits) or fashion")->check(CLI::IsMember({"mnist", "fashion"}));
+  app.add_option("--expect", expect, "image counts the train and t10k files must hold (e.g. 60000,10000)")
+      ->delimiter(',')
+      ->expected(2);
   CLI11_PARSE(app, argc, argv);
   try {
     const auto classes = edgeopt::idx::classNames(variant);
+    size_t k = 0;
     for (const auto& [prefix, split] : {std::pair<std::string, std::string>{"train", "train"}, {"t10k", "val"}}) {
       const auto s = edgeopt::idx::readSplit(in, prefix);
+      if (!expect.empty() && s.count() != expect[k])
+        throw edgeopt::InputError(s.images.path + ": holds " + std::to_string(s.count()) + " images, expected " +
+                                  std::to_string(expect[k]) + " (an incomplete or different release?)");
+      ++k;
       const int rows = static_cast<int>(s.images.dims[1]), cols = static_cast<int>(s.images.dims[2]);
       // Only classes that occur get a folder: ImageFolder rejects empty ones.
       std::vector<bool> made(classes.size(), false);
