@@ -1,5 +1,6 @@
 // The `train` stage (float training or fine-tuning on the recipe's data) and
-// the `evaluate` stage (top-1/top-5 on the validation split, as a metrics row).
+// the `evaluate` stage (the task's metrics on the validation split, as a
+// metrics row: top-1/top-5 for classification, COCO mAP for detection).
 #include <edgeopt/data_loader.h>
 #include <edgeopt/graph_module.h>
 #include <edgeopt/plugin.h>
@@ -17,10 +18,10 @@ class TrainStage : public edgeopt::Stage {
 
   std::vector<std::string> plan(const edgeopt::GraphModule&) const override {
     char line[200];
-    std::snprintf(line, sizeof line, "%ld epochs, %s lr %g (%s%s), weight decay %g%s",
-                  static_cast<long>(config_.epochs), config_.optimizer.c_str(), config_.lr, config_.schedule.c_str(),
-                  config_.warmup_epochs > 0 ? ", warm-up" : "", config_.weight_decay,
-                  config_.label_smoothing > 0 ? ", label smoothing" : "");
+    std::snprintf(line, sizeof line, "%s: %ld epochs, %s lr %g (%s%s), weight decay %g%s; keeps the %s model",
+                  config_.task.c_str(), static_cast<long>(config_.epochs), config_.optimizer.c_str(), config_.lr,
+                  config_.schedule.c_str(), config_.warmup_epochs > 0 ? ", warm-up" : "", config_.weight_decay,
+                  config_.label_smoothing > 0 ? ", label smoothing" : "", config_.keep.c_str());
     return {line};
   }
 
@@ -32,7 +33,10 @@ class TrainStage : public edgeopt::Stage {
 
 class EvaluateStage : public edgeopt::Stage {
  public:
-  explicit EvaluateStage(const edgeopt::Options& o) : max_batches_(o.get<int64_t>("max_batches")) {}
+  explicit EvaluateStage(const edgeopt::Options& o)
+      : max_batches_(o.get<int64_t>("max_batches")) {
+    task_options_.task = o.get<std::string>("task");
+  }
 
   void run(edgeopt::StageContext& ctx) override {
     auto dataset = ctx.dataset();
@@ -40,14 +44,20 @@ class EvaluateStage : public edgeopt::Stage {
     if (dataset->size(edgeopt::Split::Val) == 0) throw edgeopt::RuntimeFailure("the dataset has no val split");
     auto loader = edgeopt::makeDataLoader(dataset, edgeopt::Split::Val, data,
                                           edgeopt::loaderOptions(data, edgeopt::Split::Val, ctx.seed()));
-    const auto r = edgeopt::evaluateClassifier(ctx.model(), *loader, max_batches_);
-    spdlog::info("evaluate: {} images, loss {:.4f}, top1 {:.2f}%, top5 {:.2f}%", r.count, r.loss, r.top1, r.top5);
-    ctx.recordMetrics(nlohmann::ordered_json{{"val_loss", r.loss}, {"val_top1", r.top1}, {"val_top5", r.top5},
-                                     {"val_images", r.count}}.dump());
+    const auto task = edgeopt::makeTrainTask(task_options_);
+    nlohmann::ordered_json row;
+    std::string text;
+    for (const auto& [name, value] : task->evaluate(ctx.model(), *loader, max_batches_)) {
+      row["val_" + name] = value;
+      text += fmt::format("{}{} {:.4g}", text.empty() ? "" : ", ", name, value);
+    }
+    spdlog::info("evaluate ({}): {}", task->name(), text);
+    ctx.recordMetrics(row.dump());
   }
 
  private:
   int64_t max_batches_;
+  edgeopt::TaskOptions task_options_;
 };
 
 void registerTrain(edgeopt::PluginRegistrar& r) {
@@ -58,7 +68,10 @@ void registerTrain(edgeopt::PluginRegistrar& r) {
   r.add<edgeopt::Stage>("train", std::move(train));
 
   edgeopt::StageFactory evaluate;
-  evaluate.summary = "top-1/top-5 accuracy and loss on the validation split";
+  evaluate.summary = "the task's metrics on the validation split (top-1/top-5 and loss, or COCO mAP)";
+  evaluate.options.add("task", edgeopt::OptionType::String)
+      .defaultValue(std::string("classification"))
+      .choices(edgeopt::trainTaskNames());
   evaluate.options.add("max_batches", edgeopt::OptionType::Int).defaultValue(int64_t{0}).atLeast(0);
   evaluate.create = [](const edgeopt::Options& o) { return std::make_unique<EvaluateStage>(o); };
   r.add<edgeopt::Stage>("evaluate", std::move(evaluate));

@@ -120,3 +120,38 @@ TEST_CASE("train stage: a diverging loss stops the run naming the epoch and batc
   CHECK(r.lastErrLine().find("; the last good checkpoint is kept (resume with --resume after lowering lr)") !=
         std::string::npos);
 }
+
+TEST_CASE("train stage: keeps best and last checkpoints; keep: best hands on the best epoch's model", "[train]") {
+  const std::string dir = scratchDir("train-keep");
+  makeImageFolder(dir + "/images");
+  writeText(dir + "/r.yaml", kRecipe);
+  for (const char* keep : {"last", "best"}) {
+    const std::string out = std::string("keep-") + keep;
+    CliResult r = runCli("r.yaml --output " + out + " --set stages.0.keep=" + keep, dir, plugins());
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    // best_epoch is the first epoch with the highest val_top1 so far.
+    const auto rows = metrics(dir + "/" + out);
+    REQUIRE(rows.size() == 4);
+    int64_t best = 0;
+    double best_top1 = -1;
+    for (const auto& row : rows) {
+      if (row["val_top1"].get<double>() > best_top1) {
+        best_top1 = row["val_top1"].get<double>();
+        best = row["epoch"].get<int64_t>();
+      }
+      CHECK(row["best_epoch"].get<int64_t>() == best);
+    }
+    const std::string stage = dir + "/" + out + "/stages/0-train/";
+    const auto exported = edgeopt::GraphModule::load(dir + "/" + out + "/exports/model.edgeopt")->stateDict();
+    const auto kept = edgeopt::GraphModule::load(stage + keep + ".edgeopt")->stateDict();
+    REQUIRE(exported.size() == kept.size());
+    for (size_t i = 0; i < kept.size(); ++i) CHECK(at::equal(exported[i].second, kept[i].second));
+    // The checkpoints differ unless the last epoch was the best.
+    const auto last = edgeopt::GraphModule::load(stage + "last.edgeopt")->stateDict();
+    const auto best_state = edgeopt::GraphModule::load(stage + "best.edgeopt")->stateDict();
+    bool same = true;
+    for (size_t i = 0; i < last.size(); ++i) same = same && at::equal(last[i].second, best_state[i].second);
+    CHECK(same == (best == 4));
+  }
+}

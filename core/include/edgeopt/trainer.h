@@ -2,8 +2,11 @@
 // The trainer every training stage uses (train, qat, later fine-tuning after
 // pruning): optimizer, LR schedule with warm-up, label smoothing, gradient
 // clipping, evaluation every N epochs, metrics rows, resumable per-epoch
-// progress (model + optimizer state), and a clear stop on a NaN/Inf loss.
+// progress (model + optimizer state), `best` and `last` checkpoints in the
+// stage folder, and a clear stop on a NaN/Inf loss. The loss, the train
+// statistics and the evaluation come from a TrainTask (train_task.h).
 #include <edgeopt/options.h>
+#include <edgeopt/train_task.h>
 
 #include <ATen/core/Tensor.h>
 
@@ -15,14 +18,15 @@
 
 namespace edgeopt {
 
-class DataLoader;
 class GraphModule;
 class StageContext;
 
-// Declares the training options a stage accepts (epochs, optimizer, lr, ...).
+// Declares the training options a stage accepts (task, epochs, optimizer, lr,
+// keep, ...).
 void addTrainOptions(OptionSchema& schema);
 
 struct TrainConfig {
+  std::string task = "classification";  // see train_task.h
   int64_t epochs = 1;
   std::string optimizer = "sgd";  // sgd | adamw
   double lr = 0.1;
@@ -41,6 +45,9 @@ struct TrainConfig {
   double clip_grad_norm = 0.0;  // 0 = off
   int64_t eval_every = 1;       // epochs; the last epoch is always evaluated
   int64_t max_batches = 0;      // per epoch, 0 = all (quick runs and tests)
+  std::string keep = "last";    // last | best: the model the stage hands on
+
+  TaskOptions taskOptions() const;
 
   static TrainConfig fromOptions(const Options& o);
 };
@@ -49,17 +56,11 @@ struct TrainConfig {
 // (epoch + batch / batches_per_epoch).
 double learningRate(const TrainConfig& c, double epoch);
 
-struct EvalResult {
-  double loss = 0;
-  double top1 = 0;  // percent
-  double top5 = 0;  // percent (0 when fewer than 5 classes)
-  int64_t count = 0;
-};
-
-// Classification evaluation in eval mode (top-1/top-5 in percent).
-EvalResult evaluateClassifier(GraphModule& model, DataLoader& loader, int64_t max_batches = 0);
-// Cross entropy with label smoothing, as torch.nn.functional.cross_entropy.
-at::Tensor crossEntropy(const at::Tensor& logits, const at::Tensor& labels, double label_smoothing);
+// The stage folder's checkpoints, written atomically after each epoch:
+// `last.edgeopt` every epoch, `best.edgeopt` when an evaluation beats the
+// best so far on the task's main metric (rows carry `best_epoch`).
+inline constexpr const char* kLastCheckpoint = "last.edgeopt";
+inline constexpr const char* kBestCheckpoint = "best.edgeopt";
 
 class Trainer {
  public:
@@ -71,8 +72,10 @@ class Trainer {
   Trainer(StageContext& ctx, TrainConfig config, Hooks hooks = {});
   ~Trainer();
   // Trains ctx.model() on the recipe's data; resumes from the stage's saved
-  // progress when there is any. Returns the last evaluation.
-  EvalResult fit();
+  // progress when there is any. With keep: best, ctx.model() ends with the
+  // best checkpoint's weights. Returns the last evaluation ("val_" names;
+  // empty without a val split).
+  MetricRow fit();
 
  private:
   struct Impl;

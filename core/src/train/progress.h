@@ -3,6 +3,8 @@
 // lines otherwise (CI logs, files).
 #include <chrono>
 #include <cstdint>
+#include <edgeopt/train_task.h>
+
 #include <string>
 
 namespace edgeopt {
@@ -10,8 +12,8 @@ namespace edgeopt {
 class Progress {
  public:
   Progress(std::string title, size_t total_batches);
-  // After each batch: running loss/accuracy and images seen so far.
-  void update(size_t batch, double loss, double accuracy, int64_t images);
+  // After each batch: the running train statistics and images seen so far.
+  void update(size_t batch, const MetricRow& running, int64_t images);
   void finish();
 
  private:

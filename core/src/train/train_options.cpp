@@ -7,6 +7,8 @@
 namespace edgeopt {
 
 void addTrainOptions(OptionSchema& s) {
+  s.add("task", OptionType::String).defaultValue(std::string("classification")).choices(trainTaskNames())
+      .help("what the loss and the evaluation are (see train_task.h)");
   s.add("epochs", OptionType::Int).defaultValue(int64_t{1}).range(1, 100000);
   s.add("optimizer", OptionType::String).defaultValue(std::string("sgd")).choices({"sgd", "adamw"});
   s.add("lr", OptionType::Float).defaultValue(0.1).range(0, 100).help("peak learning rate");
@@ -27,10 +29,13 @@ void addTrainOptions(OptionSchema& s) {
   s.add("clip_grad_norm", OptionType::Float).defaultValue(0.0).atLeast(0).help("0 = no clipping");
   s.add("eval_every", OptionType::Int).defaultValue(int64_t{1}).atLeast(1).help("epochs between evaluations");
   s.add("max_batches", OptionType::Int).defaultValue(int64_t{0}).atLeast(0).help("per epoch; 0 = all");
+  s.add("keep", OptionType::String).defaultValue(std::string("last")).choices({"last", "best"})
+      .help("the model handed to the next stage: the last epoch's or the best evaluated one's");
 }
 
 TrainConfig TrainConfig::fromOptions(const Options& o) {
   TrainConfig c;
+  c.task = o.get<std::string>("task");
   c.epochs = o.get<int64_t>("epochs");
   c.optimizer = o.get<std::string>("optimizer");
   c.lr = o.get<double>("lr");
@@ -49,11 +54,19 @@ TrainConfig TrainConfig::fromOptions(const Options& o) {
   c.clip_grad_norm = o.get<double>("clip_grad_norm");
   c.eval_every = o.get<int64_t>("eval_every");
   c.max_batches = o.get<int64_t>("max_batches");
+  c.keep = o.get<std::string>("keep");
   if (c.schedule == "multistep" && c.milestones.empty())
     o.fail("schedule", "multistep needs milestones: [epoch, ...]");
   if (c.nesterov && (c.optimizer != "sgd" || c.momentum <= 0))
     o.fail("nesterov", "needs optimizer: sgd with momentum > 0");
   return c;
+}
+
+TaskOptions TrainConfig::taskOptions() const {
+  TaskOptions t;
+  t.task = task;
+  t.label_smoothing = label_smoothing;
+  return t;
 }
 
 double learningRate(const TrainConfig& c, double epoch) {

@@ -100,7 +100,27 @@ Trainer::Trainer(StageContext& ctx, TrainConfig config, Hooks hooks)
     : impl_(new Impl{ctx, std::move(config), std::move(hooks), nullptr}) {}
 Trainer::~Trainer() = default;
 
-EvalResult Trainer::fit() {
+namespace {
+
+void putRow(nlohmann::ordered_json& row, const MetricRow& values) {
+  for (const auto& [name, value] : values) row[name] = value;
+}
+
+std::string rowText(const MetricRow& values) {
+  std::string text;
+  for (const auto& [name, value] : values) text += fmt::format("{}{} {:.4g}", text.empty() ? "" : " ", name, value);
+  return text;
+}
+
+MetricRow prefixed(const MetricRow& values, const std::string& prefix) {
+  MetricRow out;
+  for (const auto& [name, value] : values) out.emplace_back(prefix + name, value);
+  return out;
+}
+
+}  // namespace
+
+MetricRow Trainer::fit() {
   Impl& I = *impl_;
   const TrainConfig& c = I.config;
   StageContext& ctx = I.ctx;
@@ -111,21 +131,28 @@ EvalResult Trainer::fit() {
   std::unique_ptr<DataLoader> val;
   if (dataset->size(Split::Val) > 0)
     val = makeDataLoader(dataset, Split::Val, data, loaderOptions(data, Split::Val, ctx.seed()));
+  if (!val && c.keep == "best")
+    throw RuntimeFailure("keep: best needs evaluations, but the dataset has no val split; use keep: last");
+  std::unique_ptr<TrainTask> task = makeTrainTask(c.taskOptions());
   I.makeOptimizer(model);
 
-  int64_t start = 0;
+  int64_t start = 0, best_epoch = 0;
+  double best_value = 0;
   std::string previous_optimizer_file;
   if (auto resumed = ctx.resumedProgress()) {
     const json state = json::parse(*resumed);
     start = state.at("epoch").get<int64_t>();
     previous_optimizer_file = state.at("optimizer").get<std::string>();
+    best_epoch = state.value("best_epoch", int64_t{0});
+    best_value = state.value("best_value", 0.0);
     torch::load(*I.optimizer, previous_optimizer_file);
     spdlog::info("resuming training after epoch {}", start);
   }
 
   const size_t per_epoch = c.max_batches > 0 ? std::min<size_t>(train->batchesPerEpoch(), c.max_batches)
                                              : train->batchesPerEpoch();
-  EvalResult last;
+  const std::string main_metric = "val_" + task->mainMetric();
+  MetricRow last;
   const FaultInjection fault = faultInjection();
   for (int64_t epoch = start; epoch < c.epochs; ++epoch) {
     // Random ops (dropout, stochastic depth) draw from a generator seeded per
@@ -136,8 +163,7 @@ EvalResult Trainer::fit() {
     train->startEpoch(epoch);
     Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(c.epochs), per_epoch);
     const auto t0 = std::chrono::steady_clock::now();
-    double loss_sum = 0, correct = 0;
-    int64_t seen = 0;
+    TrainStats stats;
     size_t batch_index = 0;
     double lr = 0;
     while (batch_index < per_epoch) {
@@ -145,51 +171,62 @@ EvalResult Trainer::fit() {
       if (!batch) break;
       lr = learningRate(c, static_cast<double>(epoch) + static_cast<double>(batch_index) / per_epoch);
       I.setLearningRate(lr);
-      const at::Tensor logits = model.forward({batch->images})[0];
-      const at::Tensor loss = crossEntropy(logits, batch->labels, c.label_smoothing);
-      const double loss_value = loss.item<double>();
+      const std::vector<at::Tensor> outputs = model.forward({batch->images});
+      const BatchLoss loss = task->loss(model, outputs, *batch);
+      const double loss_value = loss.value.item<double>();
       if (!std::isfinite(loss_value))
         throw RuntimeFailure("the loss is " + std::string(std::isnan(loss_value) ? "NaN" : "infinite") +
                              " at epoch " + std::to_string(epoch + 1) + ", batch " + std::to_string(batch_index + 1) +
                              "; the last good checkpoint is kept (resume with --resume after lowering lr)");
       I.optimizer->zero_grad();
-      loss.backward();
+      loss.value.backward();
       if (c.clip_grad_norm > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), c.clip_grad_norm);
       I.optimizer->step();
-      const int64_t n = batch->labels.size(0);
-      loss_sum += loss_value * static_cast<double>(n);
-      correct += logits.detach().argmax(1).eq(batch->labels).sum().item<double>();
-      seen += n;
+      task->accumulate(outputs, *batch, loss, stats);
+      stats.examples += static_cast<double>(batch->images.size(0));
       ++batch_index;
-      progress.update(batch_index, loss_sum / seen, 100.0 * correct / seen, seen);
+      progress.update(batch_index, stats.means(), static_cast<int64_t>(stats.examples));
       if (fault.epoch == epoch + 1 && fault.batch == static_cast<int64_t>(batch_index)) ::raise(SIGKILL);
     }
     progress.finish();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    nlohmann::ordered_json row = {{"epoch", epoch + 1},
-                {"lr", lr},
-                {"train_loss", seen ? loss_sum / seen : 0.0},
-                {"train_top1", seen ? 100.0 * correct / seen : 0.0},
-                {"images_per_sec", seconds > 0 ? seen / seconds : 0.0},
-                {"seconds", seconds},
-                {"skipped", train->skippedThisEpoch()}};
+    nlohmann::ordered_json row = {{"epoch", epoch + 1}, {"lr", lr}};
+    const MetricRow train_means = stats.means("train_");
+    putRow(row, train_means);
+    row["images_per_sec"] = seconds > 0 ? stats.examples / seconds : 0.0;
+    row["seconds"] = seconds;
+    row["skipped"] = train->skippedThisEpoch();
     if (train->skippedThisEpoch())
       spdlog::warn("epoch {}: skipped {} unreadable examples", epoch + 1, train->skippedThisEpoch());
     const bool evaluate = val && ((epoch + 1) % c.eval_every == 0 || epoch + 1 == c.epochs);
     if (evaluate) {
-      last = evaluateClassifier(model, *val, c.max_batches);
-      row["val_loss"] = last.loss;
-      row["val_top1"] = last.top1;
-      row["val_top5"] = last.top5;
-      spdlog::info("epoch {}: train loss {:.4f} top1 {:.2f}% | val loss {:.4f} top1 {:.2f}% top5 {:.2f}%",
-                   epoch + 1, row["train_loss"].get<double>(), row["train_top1"].get<double>(), last.loss,
-                   last.top1, last.top5);
+      last = prefixed(task->evaluate(model, *val, c.max_batches), "val_");
+      putRow(row, last);
+      const double value = metricValue(last, main_metric);
+      if (best_epoch == 0 || value > best_value) {
+        best_epoch = epoch + 1;
+        best_value = value;
+        model.save(ctx.stageDir() + "/" + kBestCheckpoint);
+      }
+      row["best_epoch"] = best_epoch;
+      spdlog::info("epoch {}: {} | {} | best {} {:.4g} (epoch {})", epoch + 1, rowText(train_means), rowText(last),
+                   main_metric, best_value, best_epoch);
     }
+    model.save(ctx.stageDir() + "/" + kLastCheckpoint);
     const std::string optimizer_file = I.optimizerFile(epoch + 1);
     I.saveOptimizer(optimizer_file);
-    ctx.saveProgress(json{{"epoch", epoch + 1}, {"optimizer", optimizer_file}}.dump(), row.dump());
+    ctx.saveProgress(json{{"epoch", epoch + 1},
+                          {"optimizer", optimizer_file},
+                          {"best_epoch", best_epoch},
+                          {"best_value", best_value}}
+                         .dump(),
+                     row.dump());
     if (!previous_optimizer_file.empty()) fs::remove(previous_optimizer_file);
     previous_optimizer_file = optimizer_file;
+  }
+  if (c.keep == "best" && best_epoch > 0) {
+    model.loadStateDict(GraphModule::load(ctx.stageDir() + "/" + kBestCheckpoint)->stateDict());
+    spdlog::info("keeping the best model: epoch {} ({} {:.4g})", best_epoch, main_metric, best_value);
   }
   return last;
 }

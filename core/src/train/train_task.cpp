@@ -1,0 +1,60 @@
+// The task table and the metric containers shared by every task.
+#include "tasks.h"
+
+#include <edgeopt/error.h>
+
+#include <algorithm>
+#include <functional>
+
+namespace edgeopt {
+
+namespace {
+
+using TaskMaker = std::function<std::unique_ptr<TrainTask>(const TaskOptions&)>;
+
+const std::vector<std::pair<std::string, TaskMaker>>& taskTable() {
+  static const std::vector<std::pair<std::string, TaskMaker>> table = {
+      {"classification", makeClassificationTask},
+  };
+  return table;
+}
+
+}  // namespace
+
+double metricValue(const MetricRow& row, const std::string& name) {
+  for (const auto& [key, value] : row)
+    if (key == name) return value;
+  std::string keys;
+  for (const auto& [key, value] : row) keys += (keys.empty() ? "" : ", ") + key;
+  throw RuntimeFailure("no metric '" + name + "' among: " + keys);
+}
+
+void TrainStats::add(const std::string& name, double value, double n) {
+  auto it = std::find(names.begin(), names.end(), name);
+  if (it == names.end()) {
+    names.push_back(name);
+    sums.push_back(0);
+    it = names.end() - 1;
+  }
+  sums[static_cast<size_t>(it - names.begin())] += value * n;
+}
+
+MetricRow TrainStats::means(const std::string& prefix) const {
+  MetricRow row;
+  for (size_t i = 0; i < names.size(); ++i) row.emplace_back(prefix + names[i], examples > 0 ? sums[i] / examples : 0.0);
+  return row;
+}
+
+std::vector<std::string> trainTaskNames() {
+  std::vector<std::string> names;
+  for (const auto& entry : taskTable()) names.push_back(entry.first);
+  return names;
+}
+
+std::unique_ptr<TrainTask> makeTrainTask(const TaskOptions& options) {
+  for (const auto& [name, make] : taskTable())
+    if (name == options.task) return make(options);
+  throw RuntimeFailure("unknown task '" + options.task + "'");
+}
+
+}  // namespace edgeopt
