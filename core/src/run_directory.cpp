@@ -1,5 +1,6 @@
 #include "run_directory.h"
 
+#include <edgeopt/distributed.h>
 #include <edgeopt/fileutil.h>
 #include <edgeopt/plugin.h>
 #include <edgeopt/version.h>
@@ -118,6 +119,7 @@ void RunDirectory::writeManifest(const Recipe& recipe, const PluginHost& host,
       {"seed", recipe.seed},
       {"deterministic", recipe.deterministic},
       {"threads", recipe.threads},
+      {"world_size", dist::worldSize()},  // data parallel ranks (1: not distributed)
       {"plugins", plugins},
       {"host", hostInfo()},
       {"started_at", timestamp("%Y-%m-%dT%H:%M:%S%z")},

@@ -28,6 +28,8 @@ class RunDirectory {
   static RunDirectory create(const Recipe& recipe, const std::string& explicit_dir);
   // An existing run directory to resume; UsageError if it isn't one.
   static RunDirectory open(const std::string& dir);
+  // A directory another process (rank 0 of a distributed run) created.
+  static RunDirectory existing(const std::string& dir) { return RunDirectory(dir); }
 
   const std::string& path() const { return path_; }
   std::string file(const std::string& relative) const;

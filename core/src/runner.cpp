@@ -1,4 +1,5 @@
 #include <edgeopt/dataset.h>
+#include <edgeopt/distributed.h>
 #include <edgeopt/graph_module.h>
 #include <edgeopt/ir/summary.h>
 #include <edgeopt/model_source.h>
@@ -81,7 +82,7 @@ class RunStageContext : public StageContext {
   std::string stageDir() override {
     const auto& c = recipe_.stages[static_cast<size_t>(index_)];
     std::string d = dir_.file("stages/" + std::to_string(index_) + "-" + c.kind);
-    fs::create_directories(d);
+    if (dist::isMainProcess()) fs::create_directories(d);  // only rank 0 writes (see distributed.h)
     return d;
   }
   const Options* dataOptions() const override { return recipe_.data ? &recipe_.data->options : nullptr; }
@@ -91,17 +92,18 @@ class RunStageContext : public StageContext {
   bool deterministic() const override { return recipe_.deterministic; }
   int threads() const override { return effectiveThreads(recipe_.threads); }
 
+  // Other ranks keep the state in memory only: rank 0 writes the files.
   void saveProgress(const std::string& state, const std::string& metrics) override {
     const std::string name = dir_.progressCheckpointName(index_);
-    model_->save(dir_.file(name));
+    if (dist::isMainProcess()) model_->save(dir_.file(name));
     state_.progress_state = state;
     state_.progress_checkpoint = name;
     if (!metrics.empty()) state_.metrics.push_back(metricsRow(metrics));
-    dir_.writeState(state_);
+    if (dist::isMainProcess()) dir_.writeState(state_);
   }
   void recordMetrics(const std::string& metrics) override {
     state_.metrics.push_back(metricsRow(metrics));
-    dir_.writeState(state_);
+    if (dist::isMainProcess()) dir_.writeState(state_);
   }
   std::optional<std::string> resumedProgress() const override { return resumed_; }
   void setResumed(std::optional<std::string> s) { resumed_ = std::move(s); }
@@ -243,10 +245,18 @@ std::string Runner::run() {
   const bool resuming = !I.request.resume_dir.empty();
   I.prepare(/*build_model=*/!resuming);
   const Recipe& r = I.recipe;
+  // In a distributed run rank 0 creates the run directory and names it to
+  // the others; only rank 0 writes files.
+  const bool main = dist::isMainProcess();
   RunDirectory dir = resuming ? RunDirectory::open(I.request.resume_dir)
-                              : RunDirectory::create(r, I.request.output_dir);
-  auto file_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(dir.file("log.txt"));
-  spdlog::default_logger()->sinks().push_back(file_sink);
+                     : main   ? RunDirectory::create(r, I.request.output_dir)
+                              : RunDirectory::existing(dist::world()->share("run_dir", ""));
+  if (main && dist::world()) dist::world()->share("run_dir", dir.path());
+  std::shared_ptr<spdlog::sinks::sink> file_sink;
+  if (main) {
+    file_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(dir.file("log.txt"));
+    spdlog::default_logger()->sinks().push_back(file_sink);
+  }
 
   ResumeState state;
   if (resuming) {
@@ -260,7 +270,9 @@ std::string Runner::run() {
     I.model = checkpoint.empty() ? I.loadModel() : GraphModule::load(checkpoint);
     spdlog::info("resuming {} after stage {} of {}{}", dir.path(), state.completed_stages, I.stages.size(),
                  state.progress_state ? " (with in-stage progress)" : "");
-  } else {
+    // Every rank reads state.json and the checkpoint before rank 0 may rewrite them.
+    if (dist::world()) dist::world()->barrier();
+  } else if (main) {
     dir.writeRecipe(r);
     dir.writeManifest(r, I.host, I.request.command_line);
     dir.writeState(state);
@@ -274,14 +286,18 @@ std::string Runner::run() {
     ctx.setResumed(state.progress_state);
     ctx.setDatasetOpener([&I] { return I.openDataset(); });
     atStep(c, "stage", [&] { I.stages[i].stage->run(ctx); });
-    I.model->save(dir.stageCheckpoint(static_cast<int>(i), c.kind));
     state.completed_stages = static_cast<int>(i) + 1;
     state.progress_state.reset();
     state.progress_checkpoint.clear();
+    if (!main) continue;
+    I.model->save(dir.stageCheckpoint(static_cast<int>(i), c.kind));
     dir.writeState(state);
   }
   spdlog::info("finished: {}", dir.path());
   spdlog::default_logger()->flush();
+  // The other ranks return once rank 0 has written everything, so a
+  // launcher that sees every rank finish sees a finished run directory.
+  if (dist::world()) dist::world()->barrier();
   auto& sinks = spdlog::default_logger()->sinks();
   sinks.erase(std::remove(sinks.begin(), sinks.end(), file_sink), sinks.end());
   return dir.path();

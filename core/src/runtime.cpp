@@ -1,3 +1,4 @@
+#include <edgeopt/distributed.h>
 #include <edgeopt/plugin.h>
 #include <edgeopt/runtime.h>
 #include <edgeopt/version.h>
@@ -11,6 +12,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include <cstdio>
@@ -31,8 +33,10 @@ void tuneMalloc() {
 
 int effectiveThreads(int requested) {
   if (requested > 0) return requested;
-  unsigned cores = std::thread::hardware_concurrency();
-  return cores ? static_cast<int>(cores) : 1;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Ranks of a data parallel run on one machine share its cores.
+  const auto launch = dist::LaunchInfo::fromEnvironment();
+  return std::max(1, cores / (launch ? launch->local_world_size : 1));
 }
 
 void configureRuntime(int threads, uint64_t seed, bool deterministic) {

@@ -1,5 +1,6 @@
 // edgeopt-run: runs an EdgeOpt recipe. Exit codes: see ExitCode in error.h
 // and README.md.
+#include <edgeopt/distributed.h>
 #include <edgeopt/error.h>
 #include <edgeopt/plugin.h>
 #include <edgeopt/plugin_host.h>
@@ -12,6 +13,8 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include <unistd.h>
 
@@ -25,10 +28,38 @@ void listPlugins(const edgeopt::PluginHost& host) {
   }
 }
 
+// "rank 1: " in a distributed run's ranks other than 0, whose output shares
+// the terminal with rank 0's.
+std::string rankPrefix() {
+  const int rank = edgeopt::dist::rank();
+  return rank > 0 ? "rank " + std::to_string(rank) + ": " : "";
+}
+
 int fail(edgeopt::ExitCode code, const std::string& message) {
   spdlog::default_logger()->flush();
-  std::cerr << "error: " << message << std::endl;
+  std::cerr << "error: " << rankPrefix() << message << std::endl;
   return static_cast<int>(code);
+}
+
+// The command line a local rank runs: this one without --nproc.
+std::vector<std::string> withoutNproc(int argc, char** argv) {
+  std::vector<std::string> args;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--nproc") ++i;
+    else if (a.rfind("--nproc=", 0) != 0) args.push_back(a);
+  }
+  return args;
+}
+
+// Joins the other ranks when a launcher (torchrun-style variables, or
+// --nproc) started this process as one of several.
+void joinDistributedRun() {
+  const auto launch = edgeopt::dist::LaunchInfo::fromEnvironment();
+  if (!launch || launch->world_size == 1) return;
+  edgeopt::dist::setWorld(edgeopt::dist::ProcessGroup::connect(*launch, edgeopt::dist::timeoutFromEnvironment()));
+  if (launch->rank > 0)
+    spdlog::default_logger()->set_pattern("[%H:%M:%S] rank " + std::to_string(launch->rank) + " %^%l%$ %v");
 }
 
 }  // namespace
@@ -45,7 +76,7 @@ int main(int argc, char** argv) {
   edgeopt::RunRequest request;
   bool dry_run = false, list_plugins = false, show_version = false;
   int64_t seed = -1;
-  int threads = -1;
+  int threads = -1, nproc = 1;
   std::string log_level = "info";
   app.add_option("recipe", request.recipe_path, "recipe file (YAML)");
   app.add_flag("--version", show_version, "print versions and exit");
@@ -58,6 +89,10 @@ int main(int argc, char** argv) {
       ->type_name("RUN_DIR");
   app.add_option("--threads", threads, "intra-op threads (overrides the recipe; 0 = all cores)")
       ->check(CLI::Range(0, 4096));
+  app.add_option("--nproc", nproc,
+                 "data parallel: run N local ranks (sets RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT for each, "
+                 "as torchrun does; each rank gets cores/N threads unless --threads or the recipe says)")
+      ->check(CLI::Range(1, 1024));
   app.add_option("--seed", seed, "random seed (overrides the recipe)")->check(CLI::NonNegativeNumber);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
@@ -100,7 +135,14 @@ int main(int argc, char** argv) {
       runner.dryRun(std::cout);
       return 0;
     }
-    std::cout << runner.run() << std::endl;
+    if (nproc > 1) {
+      if (std::getenv("WORLD_SIZE"))
+        throw edgeopt::UsageError("--nproc starts its own ranks; unset WORLD_SIZE/RANK (or launch without --nproc)");
+      return edgeopt::dist::runLocalRanks(nproc, withoutNproc(argc, argv));
+    }
+    joinDistributedRun();
+    const std::string run_dir = runner.run();
+    if (edgeopt::dist::isMainProcess()) std::cout << run_dir << std::endl;
     return 0;
   } catch (const edgeopt::Error& e) {
     return fail(e.code(), e.what());

@@ -4,6 +4,7 @@
 // created, so a misspelt format fails before anything runs.
 #include "export_plugin.h"
 
+#include <edgeopt/distributed.h>
 #include <edgeopt/exporter.h>
 #include <edgeopt/graph_module.h>
 #include <edgeopt/plugin.h>
@@ -51,6 +52,7 @@ class ExportStage : public Stage {
   }
 
   void run(StageContext& ctx) override {
+    if (!dist::isMainProcess()) return;  // every rank holds the same model; rank 0 writes it
     for (size_t i = 0; i < exporters_.size(); ++i) {
       const std::string path = (std::filesystem::path(ctx.runDir()) / files_[i]).string();
       exporters_[i]->write(ctx.model(), path);

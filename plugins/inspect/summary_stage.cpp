@@ -1,6 +1,7 @@
 // The `summary` stage: a torchinfo-like table of the model as it stands at this
 // point of the recipe (per layer: name, op, module type, output shape, params,
 // MACs; totals), written to stages/<i>-summary/summary.txt and logged.
+#include <edgeopt/distributed.h>
 #include <edgeopt/graph_module.h>
 #include <edgeopt/ir/summary.h>
 #include <edgeopt/fileutil.h>
@@ -38,6 +39,7 @@ class SummaryStage : public edgeopt::Stage {
   }
 
   void run(edgeopt::StageContext& ctx) override {
+    if (!edgeopt::dist::isMainProcess()) return;  // rank 0 writes the files of a distributed run
     auto summary = edgeopt::ir::summarize(ctx.model(), inputShape(ctx.model(), shape_));
     const std::string path = ctx.stageDir() + "/" + file_;
     edgeopt::atomicWrite(path, edgeopt::ir::formatSummary(summary));

@@ -15,7 +15,8 @@ void usePassiveOpenMPWait(char** argv);
 // Keeps glibc from returning large tensor buffers to the OS after every step
 // (they would page-fault back in on the next one; see STACK-NOTES.md).
 void tuneMalloc();
-// `requested` threads, or all cores when 0.
+// `requested` threads, or when 0 all cores (divided by LOCAL_WORLD_SIZE when
+// several ranks of a data parallel run share the machine).
 int effectiveThreads(int requested);
 // LibTorch starts with one intra-op thread: set it, plus seed and determinism.
 void configureRuntime(int threads, uint64_t seed, bool deterministic);

@@ -26,6 +26,9 @@ class StageContext {
   virtual void setModel(std::shared_ptr<GraphModule> model) = 0;
 
   virtual int index() const = 0;                  // position in `stages:` (0-based)
+  // In a distributed run (distributed.h) every rank runs every stage, and
+  // only rank 0 writes files: a stage writing into these folders checks
+  // dist::isMainProcess() first.
   virtual const std::string& runDir() const = 0;  // the run directory
   // A folder for this stage's own files (created on first call).
   virtual std::string stageDir() = 0;

@@ -106,8 +106,11 @@ class ThreadedLoader : public DataLoader {
     std::exception_ptr error;
   };
 
-  // This rank's slice of the epoch's order: a permutation fixed by (seed,
-  // epoch) when shuffling, else dataset order.
+  // This rank's share of the epoch's order (a permutation fixed by (seed,
+  // epoch) when shuffling, else dataset order): every world_size-th example
+  // from position rank, as torch's DistributedSampler. So with a per-rank
+  // batch b, step k of all ranks together covers positions [k*b*W, (k+1)*b*W)
+  // of the order: exactly what one process with batch b*W sees at step k.
   void makeOrder() {
     std::vector<size_t> all(dataset_->size(split_));
     std::iota(all.begin(), all.end(), size_t{0});
@@ -116,8 +119,9 @@ class ThreadedLoader : public DataLoader {
       for (size_t i = all.size(); i > 1; --i)
         std::swap(all[i - 1], all[static_cast<size_t>(rng.randint(0, static_cast<int64_t>(i - 1)))]);
     }
-    const size_t begin = per_rank_ * static_cast<size_t>(o_.rank);
-    order_.assign(all.begin() + begin, all.begin() + begin + per_rank_);
+    const size_t world = static_cast<size_t>(o_.world_size), rank = static_cast<size_t>(o_.rank);
+    order_.resize(per_rank_);
+    for (size_t i = 0; i < per_rank_; ++i) order_[i] = all[i * world + rank];
   }
 
   void workerLoop() {
