@@ -9,9 +9,12 @@
 // order; classes() are their names. Images are taken in id order (as
 // torchvision's CocoDetection) and keep their COCO id (Example::image_id) for
 // evaluation; bbox [x, y, w, h] becomes corners (x, y, x + w, y + h) and
-// iscrowd is kept on the box. A reference to a missing image or category, a
-// duplicate id or a malformed field is an InputError naming the JSON file and
-// the annotation.
+// iscrowd is kept on the box. Categories named in `skip_categories` (by
+// default labelme's "_background_" and "__ignore__", which tools that export
+// COCO from segmentation labels add) get no label, and their annotations are
+// dropped. A reference to a missing image or category, a duplicate id or a
+// malformed field is an InputError naming the JSON file and the annotation.
+// Fields the detector has no use for (segmentation, area, url, ...) are ignored.
 #include <edgeopt/dataset.h>
 #include <edgeopt/error.h>
 #include <edgeopt/fileutil.h>
@@ -25,6 +28,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 
 namespace {
 
@@ -79,7 +83,7 @@ struct CocoSplit {
   std::string sha256;
 };
 
-CocoSplit parse(const std::string& json_path, const std::string& image_dir) {
+CocoSplit parse(const std::string& json_path, const std::string& image_dir, const std::set<std::string>& skip) {
   CocoSplit s;
   s.json_path = json_path;
   const std::string text = edgeopt::readFile(json_path);
@@ -93,17 +97,21 @@ CocoSplit parse(const std::string& json_path, const std::string& image_dir) {
   if (!doc.is_object()) throw InputError(json_path + ": expected a COCO object {images, annotations, categories}");
 
   std::map<int64_t, size_t> category_label;
+  std::set<int64_t> seen, skipped;
+  size_t n = 0;
   for (const json& c : arrayField(doc, "categories", json_path)) {
-    const std::string where = json_path + ": " + entryName("category", c, s.categories.size());
-    s.categories.push_back({intField(c, "id", where), stringField(c, "name", where)});
+    const std::string where = json_path + ": " + entryName("category", c, n++);
+    Category category{intField(c, "id", where), stringField(c, "name", where)};
+    if (!seen.insert(category.id).second)
+      throw InputError(json_path + ": category id " + std::to_string(category.id) + " appears twice");
+    if (skip.count(category.name)) skipped.insert(category.id);
+    else s.categories.push_back(category);
   }
   std::sort(s.categories.begin(), s.categories.end(), [](auto& a, auto& b) { return a.id < b.id; });
-  for (size_t i = 0; i < s.categories.size(); ++i)
-    if (!category_label.emplace(s.categories[i].id, i).second)
-      throw InputError(json_path + ": category id " + std::to_string(s.categories[i].id) + " appears twice");
+  for (size_t i = 0; i < s.categories.size(); ++i) category_label.emplace(s.categories[i].id, i);
 
   std::map<int64_t, CocoImage> images;  // sorted by id
-  size_t n = 0;
+  n = 0;
   for (const json& im : arrayField(doc, "images", json_path)) {
     const std::string where = json_path + ": " + entryName("image", im, n++);
     CocoImage ci;
@@ -122,6 +130,7 @@ CocoSplit parse(const std::string& json_path, const std::string& image_dir) {
       const int64_t image_id = intField(a, "image_id", where), category_id = intField(a, "category_id", where);
       auto im = images.find(image_id);
       if (im == images.end()) throw InputError(where + ": image_id " + std::to_string(image_id) + " is not in images");
+      if (skipped.count(category_id)) continue;
       auto cat = category_label.find(category_id);
       if (cat == category_label.end())
         throw InputError(where + ": category_id " + std::to_string(category_id) + " is not in categories");
@@ -173,10 +182,22 @@ class CocoDataset : public edgeopt::Dataset {
 
   const std::vector<std::string>& classes() const override { return classes_; }
 
+  // The JSON's hash and the size of every image it names (a missing image
+  // counts as size -1): stat() of 6000 images costs about 10 ms, reading them
+  // would cost seconds.
   std::string fingerprint() const override {
     std::string f = "coco";
-    for (const auto* s : {&train_, &val_})
-      if (*s) f += " " + (*s)->json_path + ":images=" + std::to_string((*s)->images.size()) + ":sha256=" + (*s)->sha256;
+    for (const auto* s : {&train_, &val_}) {
+      if (!*s) continue;
+      std::string sizes;
+      for (const auto& im : (*s)->images) {
+        std::error_code ec;
+        const auto bytes = std::filesystem::file_size(im.path, ec);
+        sizes += std::to_string(ec ? -1 : int64_t(bytes)) + "\n";
+      }
+      f += " " + (*s)->json_path + ":images=" + std::to_string((*s)->images.size()) + ":sha256=" + (*s)->sha256 +
+           ":image_sizes_sha256=" + edgeopt::sha256(sizes);
+    }
     return f;
   }
 
@@ -193,6 +214,9 @@ edgeopt::OptionSchema schema() {
   s.add("train_images", OptionType::Path).help("folder the training JSON's file_name entries are in");
   s.add("val_json", OptionType::Path).help("COCO instances JSON of the validation split");
   s.add("val_images", OptionType::Path).help("folder the validation JSON's file_name entries are in");
+  s.add("skip_categories", OptionType::StringList)
+      .defaultValue(std::vector<std::string>{"_background_", "__ignore__"})
+      .help("category names that get no label; their annotations are dropped");
   return s;
 }
 
@@ -200,7 +224,8 @@ std::optional<CocoSplit> openSplit(const edgeopt::Options& o, const std::string&
   const std::string j = split + "_json", im = split + "_images";
   if (o.has(j) != o.has(im)) o.fail(o.has(j) ? j : im, "needs " + (o.has(j) ? im : j) + " too");
   if (!o.has(j)) return std::nullopt;
-  return parse(o.get<std::string>(j), o.get<std::string>(im));
+  const auto& skip = o.get<std::vector<std::string>>("skip_categories");
+  return parse(o.get<std::string>(j), o.get<std::string>(im), {skip.begin(), skip.end()});
 }
 
 void registerCoco(edgeopt::PluginRegistrar& r) {
