@@ -127,6 +127,26 @@ void RunDirectory::writeManifest(const Recipe& recipe, const PluginHost& host,
   atomicWrite(file("manifest.json"), manifest.dump(2) + "\n");
 }
 
+nlohmann::json RunDirectory::recordedData() const {
+  try {
+    const json manifest = json::parse(readFile(file("manifest.json")));
+    return manifest.contains("data") ? manifest["data"] : json();
+  } catch (const json::exception& e) {
+    throw InputError(file("manifest.json") + ": malformed (" + e.what() + ")");
+  }
+}
+
+void RunDirectory::recordData(const nlohmann::json& data) const {
+  json manifest;
+  try {
+    manifest = json::parse(readFile(file("manifest.json")));
+  } catch (const json::exception& e) {
+    throw InputError(file("manifest.json") + ": malformed (" + e.what() + ")");
+  }
+  manifest["data"] = data;
+  atomicWrite(file("manifest.json"), manifest.dump(2) + "\n");
+}
+
 ResumeState RunDirectory::readState() const {
   ResumeState state;
   try {

@@ -39,6 +39,11 @@ class RunDirectory {
 
   void writeRecipe(const Recipe& recipe) const;
   void writeManifest(const Recipe& recipe, const PluginHost& host, const std::string& command_line) const;
+  // The manifest's "data" entry (what identifies the dataset the run trained
+  // on: see Runner), null until the run first opens its dataset.
+  nlohmann::json recordedData() const;
+  // Sets the manifest's "data" entry (manifest.json rewritten atomically).
+  void recordData(const nlohmann::json& data) const;
   ResumeState readState() const;
   // The folder the run's recipe was read from: its relative paths resolve there.
   std::string recipeBaseDir() const;

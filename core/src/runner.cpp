@@ -15,6 +15,7 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 
@@ -154,6 +155,38 @@ struct Runner::Impl {
     return dataset;
   }
 
+  // Opens the dataset and, the first time, records what identifies it in
+  // manifest.json (rank 0). A resumed run keeps the record of the data it
+  // started with and warns when the data changed since.
+  std::shared_ptr<const Dataset> openRecordedDataset(const RunDirectory& dir) {
+    const bool first = !dataset;
+    auto d = openDataset();
+    if (!first || !dist::isMainProcess()) return d;
+    const auto started = std::chrono::steady_clock::now();
+    const nlohmann::json record = dataRecord(*d);
+    spdlog::debug("data fingerprint in {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                    std::chrono::steady_clock::now() - started).count());
+    const nlohmann::json recorded = dir.recordedData();
+    if (recorded.is_null()) dir.recordData(record);
+    else if (recorded.value("fingerprint", "") != record["fingerprint"])
+      spdlog::warn("the data changed since this run started: manifest.json records fingerprint '{}', now '{}'",
+                   recorded.value("fingerprint", ""), record["fingerprint"].get<std::string>());
+    return d;
+  }
+
+  // The dataset, its path options (root, ...), split sizes and fingerprint.
+  nlohmann::json dataRecord(const Dataset& d) const {
+    const auto& c = *recipe.data;
+    nlohmann::json paths = nlohmann::json::object();
+    for (const auto& spec : host.registriesInUse().of<Dataset>().find(c.kind)->factory.options.specs())
+      if (spec.type() == OptionType::Path && c.options.has(spec.name()))
+        paths[spec.name()] = fs::absolute(c.options.get<std::string>(spec.name())).lexically_normal().string();
+    return {{"dataset", c.kind},           {"plugin", c.provider},
+            {"paths", paths},              {"train_size", d.size(Split::Train)},
+            {"val_size", d.size(Split::Val)}, {"classes", d.classes().size()},
+            {"fingerprint", d.fingerprint()}};
+  }
+
   // Everything that can fail on bad input, before any file is written.
   void prepare(bool build_model) {
     if (request.resume_dir.empty()) {
@@ -284,7 +317,7 @@ std::string Runner::run() {
     spdlog::info("stage {}/{}: {} (plugin {})", i + 1, I.stages.size(), c.kind, c.provider);
     RunStageContext ctx(r, dir, I.model, state, static_cast<int>(i));
     ctx.setResumed(state.progress_state);
-    ctx.setDatasetOpener([&I] { return I.openDataset(); });
+    ctx.setDatasetOpener([&I, &dir] { return I.openRecordedDataset(dir); });
     atStep(c, "stage", [&] { I.stages[i].stage->run(ctx); });
     state.completed_stages = static_cast<int>(i) + 1;
     state.progress_state.reset();
