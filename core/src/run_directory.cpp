@@ -127,22 +127,18 @@ void RunDirectory::writeManifest(const Recipe& recipe, const PluginHost& host,
   atomicWrite(file("manifest.json"), manifest.dump(2) + "\n");
 }
 
-nlohmann::json RunDirectory::recordedData() const {
+nlohmann::json RunDirectory::readManifest() const {
   try {
-    const json manifest = json::parse(readFile(file("manifest.json")));
-    return manifest.contains("data") ? manifest["data"] : json();
+    return json::parse(readFile(file("manifest.json")));
   } catch (const json::exception& e) {
     throw InputError(file("manifest.json") + ": malformed (" + e.what() + ")");
   }
 }
 
+nlohmann::json RunDirectory::recordedData() const { return readManifest().value("data", json()); }
+
 void RunDirectory::recordData(const nlohmann::json& data) const {
-  json manifest;
-  try {
-    manifest = json::parse(readFile(file("manifest.json")));
-  } catch (const json::exception& e) {
-    throw InputError(file("manifest.json") + ": malformed (" + e.what() + ")");
-  }
+  json manifest = readManifest();
   manifest["data"] = data;
   atomicWrite(file("manifest.json"), manifest.dump(2) + "\n");
 }

@@ -53,6 +53,7 @@ class RunDirectory {
 
  private:
   explicit RunDirectory(std::string path) : path_(std::move(path)) {}
+  nlohmann::json readManifest() const;  // InputError naming the file when malformed
   std::string path_;
 };
 
