@@ -284,7 +284,7 @@ std::string Runner::run() {
   RunDirectory dir = resuming ? RunDirectory::open(I.request.resume_dir)
                      : main   ? RunDirectory::create(r, I.request.output_dir)
                               : RunDirectory::existing(dist::world()->share("run_dir", ""));
-  if (main && dist::world()) dist::world()->share("run_dir", dir.path());
+  if (main && dist::world()) dist::world()->share("run_dir", fs::absolute(dir.path()).string());  // cwds may differ
   std::shared_ptr<spdlog::sinks::sink> file_sink;
   if (main) {
     file_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(dir.file("log.txt"));

@@ -18,11 +18,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace edgeopt {
 
 class GraphModule;
+struct TrainStats;
 
 namespace dist {
 
@@ -98,6 +100,13 @@ void broadcastBuffers(GraphModule& model);
 // Averages the gradients of `parameters` over the ranks (a parameter without
 // a gradient counts as zeros, so every rank builds the same buckets).
 void averageGradients(const std::vector<at::Tensor>& parameters);
+
+// Adds every rank's epoch statistics (sums and example counts), in place.
+void sumAcrossRanks(TrainStats& stats);
+// Each rank's per-example means over its shard (`row`, the shard's example
+// count under `count_key`) -> the means over all shards, counts summed.
+std::vector<std::pair<std::string, double>> combineShardMeans(std::vector<std::pair<std::string, double>> row,
+                                                              const std::string& count_key);
 
 // `edgeopt-run --nproc N`: runs `argv` (the command line without --nproc) as
 // N local ranks, each with the launch environment torchrun would give it

@@ -62,6 +62,10 @@ class TrainTask {
   // restored): ordered metrics without a prefix, including "images".
   // max_batches > 0 stops early (quick runs, tests).
   virtual MetricRow evaluate(GraphModule& model, DataLoader& loader, int64_t max_batches = 0) = 0;
+  // True when every evaluate() metric but "images" is a mean over the scored
+  // examples: data-parallel ranks then each score a shard of the split and
+  // combine (distributed.h). Otherwise (mAP) every rank scores all of it.
+  virtual bool metricsAreExampleMeans() const { return false; }
   // The evaluate() metric that ranks checkpoints; higher is better.
   virtual std::string mainMetric() const = 0;
 };

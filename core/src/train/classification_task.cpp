@@ -47,6 +47,8 @@ class ClassificationTask : public TrainTask {
     stats.add("top1", 100.0 * correct / n, n);
   }
 
+  bool metricsAreExampleMeans() const override { return true; }
+
   MetricRow evaluate(GraphModule& model, DataLoader& loader, int64_t max_batches) override {
     const bool was_training = model.isTraining();
     model.eval();

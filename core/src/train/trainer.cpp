@@ -2,6 +2,7 @@
 #include "progress.h"
 
 #include <edgeopt/data_loader.h>
+#include <edgeopt/distributed.h>
 #include <edgeopt/fileutil.h>
 #include <edgeopt/graph_module.h>
 #include <edgeopt/stage.h>
@@ -32,13 +33,15 @@ namespace {
 
 // EDGEOPT_FAULT_KILL=EPOCH:BATCH kills the process (SIGKILL, as `kill -9`)
 // after that batch (both 1-based): the resume tests use it to interrupt a
-// run mid-epoch at an exact point.
+// run mid-epoch at an exact point. In a distributed run,
+// EDGEOPT_FAULT_KILL_RANK=R limits it to rank R (a rank that dies alone).
 struct FaultInjection {
   int64_t epoch = -1, batch = -1;
 };
 
 FaultInjection faultInjection() {
   FaultInjection f;
+  if (const char* r = std::getenv("EDGEOPT_FAULT_KILL_RANK"); r && std::atoi(r) != dist::rank()) return f;
   if (const char* v = std::getenv("EDGEOPT_FAULT_KILL")) std::sscanf(v, "%ld:%ld", &f.epoch, &f.batch);
   return f;
 }
@@ -127,13 +130,26 @@ MetricRow Trainer::fit() {
   GraphModule& model = ctx.model();
   auto dataset = ctx.dataset();
   const Options& data = *ctx.dataOptions();
-  auto train = makeDataLoader(dataset, Split::Train, data, loaderOptions(data, Split::Train, ctx.seed()));
+  std::unique_ptr<TrainTask> task = makeTrainTask(c.taskOptions());
+  // Data parallel (distributed.h): each rank takes its shard of the data, and
+  // batch_size is per rank, as in torchrun scripts (global batch =
+  // batch_size x ranks). Validation is sharded when the task's metrics can be
+  // combined from shards; otherwise every rank scores the whole split.
+  LoaderOptions train_options = loaderOptions(data, Split::Train, ctx.seed());
+  train_options.rank = dist::rank();
+  train_options.world_size = dist::worldSize();
+  auto train = makeDataLoader(dataset, Split::Train, data, train_options);
   std::unique_ptr<DataLoader> val;
-  if (dataset->size(Split::Val) > 0)
-    val = makeDataLoader(dataset, Split::Val, data, loaderOptions(data, Split::Val, ctx.seed()));
+  if (dataset->size(Split::Val) > 0) {
+    LoaderOptions val_options = loaderOptions(data, Split::Val, ctx.seed());
+    if (task->metricsAreExampleMeans()) {
+      val_options.rank = dist::rank();
+      val_options.world_size = dist::worldSize();
+    }
+    val = makeDataLoader(dataset, Split::Val, data, val_options);
+  }
   if (!val && c.keep == "best")
     throw RuntimeFailure("keep: best needs evaluations, but the dataset has no val split; use keep: last");
-  std::unique_ptr<TrainTask> task = makeTrainTask(c.taskOptions());
   I.makeOptimizer(model);
 
   int64_t start = 0, best_epoch = 0;
@@ -148,6 +164,7 @@ MetricRow Trainer::fit() {
     torch::load(*I.optimizer, previous_optimizer_file);
     spdlog::info("resuming training after epoch {}", start);
   }
+  dist::broadcastState(model);  // every replica starts from rank 0's weights and buffers
 
   const size_t per_epoch = c.max_batches > 0 ? std::min<size_t>(train->batchesPerEpoch(), c.max_batches)
                                              : train->batchesPerEpoch();
@@ -171,6 +188,7 @@ MetricRow Trainer::fit() {
       if (!batch) break;
       lr = learningRate(c, static_cast<double>(epoch) + static_cast<double>(batch_index) / per_epoch);
       I.setLearningRate(lr);
+      dist::broadcastBuffers(model);  // as torch DDP's broadcast_buffers: BN statistics follow rank 0
       const std::vector<at::Tensor> outputs = model.forward({batch->images});
       const BatchLoss loss = task->loss(model, outputs, *batch);
       const double loss_value = loss.value.item<double>();
@@ -180,6 +198,7 @@ MetricRow Trainer::fit() {
                              "; the last good checkpoint is kept (resume with --resume after lowering lr)");
       I.optimizer->zero_grad();
       loss.value.backward();
+      dist::averageGradients(model.parameters());
       if (c.clip_grad_norm > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), c.clip_grad_norm);
       I.optimizer->step();
       task->accumulate(outputs, *batch, loss, stats);
@@ -189,6 +208,7 @@ MetricRow Trainer::fit() {
       if (fault.epoch == epoch + 1 && fault.batch == static_cast<int64_t>(batch_index)) ::raise(SIGKILL);
     }
     progress.finish();
+    dist::sumAcrossRanks(stats);  // the epoch's statistics over every rank's shard
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     nlohmann::ordered_json row = {{"epoch", epoch + 1}, {"lr", lr}};
     const MetricRow train_means = stats.means("train_");
@@ -200,31 +220,36 @@ MetricRow Trainer::fit() {
       spdlog::warn("epoch {}: skipped {} unreadable examples", epoch + 1, train->skippedThisEpoch());
     const bool evaluate = val && ((epoch + 1) % c.eval_every == 0 || epoch + 1 == c.epochs);
     if (evaluate) {
-      last = prefixed(task->evaluate(model, *val, c.max_batches), "val_");
+      MetricRow scores = task->evaluate(model, *val, c.max_batches);
+      if (task->metricsAreExampleMeans()) scores = dist::combineShardMeans(std::move(scores), "images");
+      last = prefixed(scores, "val_");
       putRow(row, last);
       const double value = metricValue(last, main_metric);
       if (best_epoch == 0 || value > best_value) {
         best_epoch = epoch + 1;
         best_value = value;
-        model.save(ctx.stageDir() + "/" + kBestCheckpoint);
+        if (dist::isMainProcess()) model.save(ctx.stageDir() + "/" + kBestCheckpoint);
       }
       row["best_epoch"] = best_epoch;
       spdlog::info("epoch {}: {} | {} | best {} {:.4g} (epoch {})", epoch + 1, rowText(train_means), rowText(last),
                    main_metric, best_value, best_epoch);
     }
-    model.save(ctx.stageDir() + "/" + kLastCheckpoint);
     const std::string optimizer_file = I.optimizerFile(epoch + 1);
-    I.saveOptimizer(optimizer_file);
+    if (dist::isMainProcess()) {  // replicas are identical: rank 0 writes for all
+      model.save(ctx.stageDir() + "/" + kLastCheckpoint);
+      I.saveOptimizer(optimizer_file);
+    }
     ctx.saveProgress(json{{"epoch", epoch + 1},
                           {"optimizer", optimizer_file},
                           {"best_epoch", best_epoch},
                           {"best_value", best_value}}
                          .dump(),
                      row.dump());
-    if (!previous_optimizer_file.empty()) fs::remove(previous_optimizer_file);
+    if (!previous_optimizer_file.empty() && dist::isMainProcess()) fs::remove(previous_optimizer_file);
     previous_optimizer_file = optimizer_file;
   }
   if (c.keep == "best" && best_epoch > 0) {
+    if (dist::world()) dist::world()->barrier();  // rank 0 has written the best checkpoint
     model.loadStateDict(GraphModule::load(ctx.stageDir() + "/" + kBestCheckpoint)->stateDict());
     spdlog::info("keeping the best model: epoch {} ({} {:.4g})", best_epoch, main_metric, best_value);
   }

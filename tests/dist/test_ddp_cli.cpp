@@ -1,0 +1,240 @@
+// Data parallel training through the real edgeopt-run, on a small generated
+// image folder: 2 ranks with per-rank batch 4 train the same weights (within
+// 1e-5) and report the same metrics as 1 rank with batch 8, launched with
+// --nproc or with torchrun's variables; only rank 0 writes; a rank that dies
+// or cannot reach rank 0 ends the run with a clear error, not a hang; and a
+// killed 2-rank run resumes to the uninterrupted result.
+//
+// The model is the toy conv-BN-ReLU net with its BN folded into the conv
+// first (transform: fold-conv-bn): BatchNorm in train mode normalizes with
+// each rank's own batch statistics, which no 2-rank run can match exactly.
+#include <edgeopt/graph_module.h>
+
+#include "cli_runner.h"
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using namespace edgeopt::test;
+
+namespace {
+
+// 3 classes told apart by brightness; 72 train images (9 global batches of
+// 8, split evenly over 2 ranks) and 24 val images.
+void makeImageFolder(const std::string& root) {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> noise(0, 60);
+  for (const char* split : {"train", "val"}) {
+    const int per_class = std::string(split) == "train" ? 24 : 8;
+    for (int c = 0; c < 3; ++c) {
+      const fs::path dir = fs::path(root) / split / ("class" + std::to_string(c));
+      fs::create_directories(dir);
+      for (int i = 0; i < per_class; ++i) {
+        cv::Mat img(12, 12, CV_8UC3);
+        for (int y = 0; y < 12; ++y)
+          for (int x = 0; x < 12; ++x)
+            img.at<cv::Vec3b>(y, x) = cv::Vec3b::all(static_cast<uint8_t>(30 + 70 * c + noise(rng)));
+        cv::imwrite((dir / (std::to_string(i) + ".png")).string(), img);
+      }
+    }
+  }
+}
+
+// SGD with momentum and weight decay, a horizontal flip (random per example),
+// 2 epochs of 9 steps.
+const char* kRecipe = R"(version: 1
+name: ddp
+seed: 3
+deterministic: true
+threads: 1
+model: {source: toy, channels: 8, num_classes: 3, input_size: 12}
+data:
+  dataset: imagenet
+  root: images
+  batch_size: 8
+  workers: 1
+  train_transforms: [{horizontal_flip: 0.5}, {normalize: {mean: [0.3, 0.3, 0.3], std: [0.3, 0.3, 0.3]}}]
+  val_transforms: [{normalize: {mean: [0.3, 0.3, 0.3], std: [0.3, 0.3, 0.3]}}]
+stages:
+  - kind: transform
+    passes: [fold-conv-bn]
+  - kind: train
+    epochs: 2
+    lr: 0.05
+    momentum: 0.9
+    weight_decay: 0.001
+  - kind: export
+)";
+
+std::string plugins() {
+  static const std::string path =
+      testPluginDir("good") + ":" + builtinSubset("ddp", {"train", "imagenet", "export", "transform"});
+  return path;
+}
+
+std::vector<nlohmann::json> metrics(const std::string& run) {
+  std::vector<nlohmann::json> rows;
+  std::istringstream in(readText(run + "/metrics.jsonl"));
+  for (std::string line; std::getline(in, line);) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
+// The largest difference between two exported models' tensors.
+double maxDifference(const std::string& a_file, const std::string& b_file) {
+  auto a = edgeopt::GraphModule::load(a_file)->stateDict();
+  auto b = edgeopt::GraphModule::load(b_file)->stateDict();
+  REQUIRE(a.size() == b.size());
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    REQUIRE(a[i].first == b[i].first);
+    worst = std::max(worst, (a[i].second.to(at::kDouble) - b[i].second.to(at::kDouble)).abs().max().item<double>());
+  }
+  return worst;
+}
+
+void requireSameMetrics(const std::vector<nlohmann::json>& one, const std::vector<nlohmann::json>& two) {
+  REQUIRE(one.size() == 2);
+  REQUIRE(two.size() == one.size());
+  for (size_t e = 0; e < one.size(); ++e)
+    for (const char* key : {"lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_images"}) {
+      INFO("epoch " << e + 1 << " " << key);
+      CHECK(two[e][key].get<double>() == Approx(one[e][key].get<double>()).margin(1e-5));
+    }
+}
+
+int freePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string launchEnv(int rank, int port) {
+  return "RANK=" + std::to_string(rank) + " WORLD_SIZE=2 LOCAL_RANK=" + std::to_string(rank) +
+         " MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " EDGEOPT_DIST_TIMEOUT=60";
+}
+
+std::vector<std::string> entries(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+TEST_CASE("ddp: 2 ranks with batch 4 each train the weights and metrics of 1 rank with batch 8", "[dist]") {
+  const std::string dir = scratchDir("ddp-equal");
+  makeImageFolder(dir + "/images");
+  writeText(dir + "/r.yaml", kRecipe);
+
+  CliResult one = runCli("r.yaml --output one", dir, plugins());
+  INFO(one.err);
+  REQUIRE(one.code == 0);
+
+  // --nproc 2, into runs/ (no --output): one run directory, written by rank 0.
+  CliResult two = runCli("r.yaml --nproc 2 --set data.batch_size=4", dir, plugins());
+  INFO(two.err);
+  REQUIRE(two.code == 0);
+  REQUIRE(entries(dir + "/runs").size() == 1);
+  const std::string run = dir + "/runs/" + entries(dir + "/runs")[0];
+  CHECK(two.out == run.substr(dir.size() + 1) + "\n");  // rank 0 alone prints the run directory
+  CHECK(two.err.find("rank 1 info stage 2/3: train (plugin train)") != std::string::npos);
+  CHECK(readText(run + "/log.txt").find("rank 1") == std::string::npos);
+  CHECK(nlohmann::json::parse(readText(run + "/manifest.json"))["world_size"] == 2);
+  CHECK(maxDifference(dir + "/one/exports/model.edgeopt", run + "/exports/model.edgeopt") < 1e-5);
+  requireSameMetrics(metrics(dir + "/one"), metrics(run));
+  CHECK(metrics(run)[0]["val_images"] == 24);
+
+  // Launched by hand, torchrun style, rank 1 from another folder: it joins
+  // rank 0's run directory and writes nothing in its own folder.
+  const std::string elsewhere = scratchDir("ddp-equal-rank1");
+  const int port = freePort();
+  CliResult rank1;
+  std::thread second([&] {
+    rank1 = runCli("'" + dir + "/r.yaml' --set data.batch_size=4", elsewhere, plugins(), launchEnv(1, port));
+  });
+  CliResult rank0 = runCli("r.yaml --output manual --set data.batch_size=4", dir, plugins(), launchEnv(0, port));
+  second.join();
+  INFO(rank0.err << rank1.err);
+  REQUIRE(rank0.code == 0);
+  REQUIRE(rank1.code == 0);
+  CHECK(rank1.out.empty());
+  CHECK(entries(elsewhere) == std::vector<std::string>{".cli-stderr", ".cli-stdout"});
+  CHECK(maxDifference(dir + "/one/exports/model.edgeopt", dir + "/manual/exports/model.edgeopt") < 1e-5);
+  requireSameMetrics(metrics(dir + "/one"), metrics(dir + "/manual"));
+}
+
+TEST_CASE("ddp: a rank killed mid-epoch stops the run with its exit status, and --resume finishes it", "[dist]") {
+  const std::string dir = scratchDir("ddp-kill");
+  makeImageFolder(dir + "/images");
+  writeText(dir + "/r.yaml", kRecipe);
+  CliResult full = runCli("r.yaml --nproc 2 --output full --set data.batch_size=4", dir, plugins());
+  INFO(full.err);
+  REQUIRE(full.code == 0);
+
+  // Rank 1 alone dies (SIGKILL) after batch 3 of epoch 2; rank 0 is left
+  // waiting in a collective: the launcher stops it.
+  const auto t0 = std::chrono::steady_clock::now();
+  CliResult killed = runCli("r.yaml --nproc 2 --output killed --set data.batch_size=4", dir, plugins(),
+                            "EDGEOPT_FAULT_KILL=2:3 EDGEOPT_FAULT_KILL_RANK=1");
+  INFO(killed.err);
+  CHECK(killed.code == 128 + 9);
+  CHECK(killed.lastErrLine() == "error: rank 1 was killed by signal 9 (Killed); stopping the other 1 rank(s)");
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60));
+  CHECK(metrics(dir + "/killed").size() == 1);  // epoch 1 was saved
+
+  CliResult resumed = runCli("--nproc 2 --resume killed", dir, plugins());
+  INFO(resumed.err);
+  REQUIRE(resumed.code == 0);
+  CHECK(maxDifference(dir + "/full/exports/model.edgeopt", dir + "/killed/exports/model.edgeopt") == 0);
+  const auto a = metrics(dir + "/full"), b = metrics(dir + "/killed");
+  REQUIRE(b.size() == a.size());
+  for (size_t e = 0; e < a.size(); ++e)
+    for (const char* key : {"train_loss", "val_loss", "val_top1"}) CHECK(b[e][key] == a[e][key]);
+}
+
+TEST_CASE("ddp: a rank that cannot reach rank 0 fails within EDGEOPT_DIST_TIMEOUT, naming the address", "[dist]") {
+  const std::string dir = scratchDir("ddp-unreachable");
+  makeImageFolder(dir + "/images");
+  writeText(dir + "/r.yaml", kRecipe);
+  const int port = freePort();  // nobody listens there
+  const auto t0 = std::chrono::steady_clock::now();
+  CliResult r = runCli("r.yaml", dir, plugins(),
+                       "RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) +
+                           " EDGEOPT_DIST_TIMEOUT=2");
+  CHECK(r.code == 1);
+  CHECK(r.lastErrLine().rfind("error: rank 1 of 2: the rendezvous at MASTER_ADDR:MASTER_PORT = 127.0.0.1:" +
+                                  std::to_string(port) + " failed within 2",
+                              0) == 0);
+  CHECK(r.lastErrLine().find("is rank 0 running and reachable there? (EDGEOPT_DIST_TIMEOUT sets the wait)") !=
+        std::string::npos);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30));
+  CHECK_FALSE(fs::exists(dir + "/runs"));
+
+  CliResult bad = runCli("r.yaml", dir, plugins(), "RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=http");
+  CHECK(bad.code == 2);
+  CHECK(bad.lastErrLine() == "error: environment variable MASTER_PORT='http' must be an integer in [1, 65535]");
+  CliResult both = runCli("r.yaml --nproc 2", dir, plugins(), "WORLD_SIZE=2 RANK=0");
+  CHECK(both.code == 2);
+  CHECK(both.lastErrLine() ==
+        "error: --nproc starts its own ranks; unset WORLD_SIZE/RANK (or launch without --nproc)");
+}
