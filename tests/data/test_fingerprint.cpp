@@ -109,6 +109,21 @@ stages:
   CHECK(data.at("classes") == 2);
   CHECK(data.at("fingerprint") == fingerprintOf("imagenet", "root: " + root));
 
+  // Killed in epoch 2 of a train stage, data changed, resumed: the record of
+  // the data the run started with stays, and the run warns.
+  REQUIRE(test::runCli("r.yaml --output killed --set 'stages=[{kind: train, epochs: 2}]'", dir, plugins,
+                       "EDGEOPT_FAULT_KILL=2:1")
+              .code == 128 + 9);
+  const nlohmann::json before = nlohmann::json::parse(readFile(dir + "/killed/manifest.json")).at("data");
+  CHECK(before.at("fingerprint") == data.at("fingerprint"));
+  writePng(root + "/train/b/9.png", 12, 1);
+  const test::CliResult resumed = test::runCli("--resume killed", dir, plugins);
+  REQUIRE(resumed.code == 0);
+  CHECK(resumed.err.find("the data changed since this run started: manifest.json records fingerprint '" +
+                         before.at("fingerprint").get<std::string>() + "', now '" +
+                         fingerprintOf("imagenet", "root: " + root) + "'") != std::string::npos);
+  CHECK(nlohmann::json::parse(readFile(dir + "/killed/manifest.json")).at("data") == before);
+
   // No stage opens the data: nothing is read, nothing recorded.
   REQUIRE(test::runCli("r.yaml --output plain --set 'stages=[{kind: toy_train}]'", dir, plugins).code == 0);
   CHECK_FALSE(nlohmann::json::parse(readFile(dir + "/plain/manifest.json")).contains("data"));
