@@ -81,6 +81,22 @@ TEST_CASE("fingerprint: coco follows the JSON and its images' sizes", "[data][fi
   CHECK(fingerprintOf("coco", opts) != first);
 }
 
+TEST_CASE("fingerprint: mnist follows the IDX contents", "[data][fingerprint]") {
+  const std::string root = scratchDir("fp-mnist");
+  const auto write = [&](char pixel) {
+    for (const char* prefix : {"train", "t10k"}) {
+      writeText(root + "/" + prefix + "-images-idx3-ubyte",
+                std::string("\0\0\x08\x03\0\0\0\x01\0\0\0\x02\0\0\0\x02", 16) + std::string(3, '\x07') + pixel);
+      writeText(root + "/" + prefix + "-labels-idx1-ubyte", std::string("\0\0\x08\x01\0\0\0\x01\x04", 9));
+    }
+  };
+  write('\x07');
+  const std::string first = fingerprintOf("mnist", "root: " + root);
+  CHECK(fingerprintOf("mnist", "root: " + root) == first);
+  write('\x08');  // one pixel, same sizes
+  CHECK(fingerprintOf("mnist", "root: " + root) != first);
+}
+
 TEST_CASE("fingerprint: recorded in the run manifest when a stage opens the data", "[data][fingerprint]") {
   const std::string dir = scratchDir("fp-manifest");
   const std::string root = folderTree("fp-manifest/images");
