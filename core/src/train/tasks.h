@@ -5,5 +5,6 @@
 namespace edgeopt {
 
 std::unique_ptr<TrainTask> makeClassificationTask(const TaskOptions& options);
+std::unique_ptr<TrainTask> makeDetectionTask(const TaskOptions& options);
 
 }  // namespace edgeopt

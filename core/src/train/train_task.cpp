@@ -15,6 +15,7 @@ using TaskMaker = std::function<std::unique_ptr<TrainTask>(const TaskOptions&)>;
 const std::vector<std::pair<std::string, TaskMaker>>& taskTable() {
   static const std::vector<std::pair<std::string, TaskMaker>> table = {
       {"classification", makeClassificationTask},
+      {"detection", makeDetectionTask},
   };
   return table;
 }
