@@ -8,7 +8,13 @@
 // a step (activations kept for backward, gradients, temporaries) on top of
 // the model state (parameters, buffers, optimizer momentum).
 // Targets (issue 5): QAT step <= 1.10x float, peak memory <= 1.5x.
+// Rows: float; "qat" = EdgeOpt's default (its fake-quant kernels, ReLU/ReLU6
+// folded into the following quantizer); "qat-unfused" = its kernels without
+// that fusion; "qat-libtorch" = unfused with LibTorch's fake-quant kernels
+// (what EdgeOpt ran before its own kernels). All four produce the same numbers
+// bit for bit (tests/quant/test_fake_quant_kernels.cpp).
 #include <edgeopt/graph_module.h>
+#include <edgeopt/quant/fake_quant.h>
 #include <edgeopt/quant/quantize.h>
 #include <edgeopt/runtime.h>
 
@@ -113,18 +119,22 @@ double median(std::vector<double> v) {
 }
 
 struct Trainee {
+  std::string label;
   std::shared_ptr<edgeopt::GraphModule> model;
+  bool libtorch_kernels = false;
   std::unique_ptr<torch::optim::SGD> optimizer;
   std::vector<double> millis;
   int64_t peak_step_bytes = 0;
 
-  explicit Trainee(std::shared_ptr<edgeopt::GraphModule> m) : model(std::move(m)) {
+  Trainee(std::string name, std::shared_ptr<edgeopt::GraphModule> m, bool libtorch = false)
+      : label(std::move(name)), model(std::move(m)), libtorch_kernels(libtorch) {
     model->train();
     optimizer = std::make_unique<torch::optim::SGD>(model->parameters(),
                                                     torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4));
   }
 
   void step(const at::Tensor& x, const at::Tensor& y, bool record) {
+    edgeopt::quant::setUseLibTorchKernels(libtorch_kernels);
     for (auto& p : model->parameters()) p.mutable_grad() = at::Tensor();  // gradients count as step memory
     const int64_t before = counter->current();
     counter->resetPeak();
@@ -184,46 +194,49 @@ int main(int argc, char** argv) {
   o.num_classes = 10;
   o.input_size = 64;
   auto float_model = edgeopt::buildZooModel("mobilenet_v2", o);
-  auto qat_model = float_model->clone();
-  edgeopt::quant::QuantizeOptions q;
-  q.scheme = edgeopt::quant::presetScheme("WC8_AT8");
-  const auto counts = edgeopt::quant::insertQuantizers(*qat_model, q);
-  Trainee fp(float_model), qat(qat_model);
+  auto quantized = [&](bool fuse_activations, edgeopt::quant::QuantizerCounts* counts) {
+    auto m = float_model->clone();
+    edgeopt::quant::QuantizeOptions q;
+    q.scheme = edgeopt::quant::presetScheme("WC8_AT8");
+    q.fuse_activations = fuse_activations;
+    const auto c = edgeopt::quant::insertQuantizers(*m, q);
+    if (counts) *counts = c;
+    return m;
+  };
+  edgeopt::quant::QuantizerCounts counts;
+  std::vector<Trainee> runs;
+  runs.emplace_back("float", float_model);
+  runs.emplace_back("qat", quantized(true, &counts));
+  runs.emplace_back("qat-unfused", quantized(false, nullptr));
+  runs.emplace_back("qat-libtorch", quantized(false, nullptr), true);
   if (argc > 1 && std::string(argv[1]) == "--profile") {
     const at::Tensor px = at::randn({32, 3, 64, 64});
     const at::Tensor py = at::randint(0, 10, {32}, at::kLong);
-    profileStep(fp, px, py, "float");
-    profileStep(qat, px, py, "qat");
+    for (Trainee& t : runs) profileStep(t, px, py, t.label);
     return 0;
   }
 
   const at::Tensor x = at::randn({32, 3, 64, 64});
   const at::Tensor y = at::randint(0, 10, {32}, at::kLong);
-  for (int i = 0; i < 3; ++i) {
-    fp.step(x, y, false);
-    qat.step(x, y, false);
-  }
+  for (int i = 0; i < 2; ++i)
+    for (Trainee& t : runs) t.step(x, y, false);
   const int reps = 9;
-  for (int i = 0; i < reps; ++i) {  // interleaved, alternating who goes first
-    if (i % 2) {
-      fp.step(x, y, true);
-      qat.step(x, y, true);
-    } else {
-      qat.step(x, y, true);
-      fp.step(x, y, true);
-    }
-  }
-  const double t_fp = median(fp.millis), t_qat = median(qat.millis);
+  for (int i = 0; i < reps; ++i)  // interleaved, rotating who goes first
+    for (size_t k = 0; k < runs.size(); ++k) runs[(k + static_cast<size_t>(i)) % runs.size()].step(x, y, true);
   const double mb = 1024.0 * 1024.0;
+  const Trainee& fp = runs[0];
+  const double t_fp = median(fp.millis);
   const double mem_fp = static_cast<double>(fp.peak_step_bytes + fp.stateBytes()) / mb;
-  const double mem_qat = static_cast<double>(qat.peak_step_bytes + qat.stateBytes()) / mb;
   std::printf("QAT vs float training step: mobilenet_v2 64x64, batch 32, 2 threads, SGD; WC8_AT8 (%d weight, %d "
-              "activation quantizers, %d conv+BN folded)\n",
-              counts.weight, counts.activation, counts.fused_conv_bn);
-  std::printf("%-8s %12s %18s %18s\n", "", "step ms", "step peak MiB", "+ state MiB");
-  std::printf("%-8s %12.1f %18.1f %18.1f\n", "float", t_fp, fp.peak_step_bytes / mb, mem_fp);
-  std::printf("%-8s %12.1f %18.1f %18.1f\n", "qat", t_qat, qat.peak_step_bytes / mb, mem_qat);
-  std::printf("ratio    time %.3fx (target <= 1.10), peak memory %.3fx (target <= 1.50)\n", t_qat / t_fp,
-              mem_qat / mem_fp);
+              "activation quantizers, %d conv+BN folded); medians of %d interleaved steps\n",
+              counts.weight, counts.activation, counts.fused_conv_bn, reps);
+  std::printf("%-13s %10s %15s %13s %11s %11s\n", "", "step ms", "step peak MiB", "+ state MiB", "time ratio",
+              "mem ratio");
+  for (const Trainee& t : runs) {
+    const double mem = static_cast<double>(t.peak_step_bytes + t.stateBytes()) / mb;
+    std::printf("%-13s %10.1f %15.1f %13.1f %10.3fx %10.3fx\n", t.label.c_str(), median(t.millis),
+                t.peak_step_bytes / mb, mem, median(t.millis) / t_fp, mem / mem_fp);
+  }
+  std::printf("targets: qat time ratio <= 1.10, memory ratio <= 1.50\n");
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "export_test_util.h"
+#include "zoo_models.h"
 
 #include <edgeopt/graph_module.h>
 #include <edgeopt/ir/builder.h>
@@ -89,6 +90,13 @@ inline std::shared_ptr<GraphModule> tinyNet(int64_t in_channels = 3) {
     else if (name.find(".bias") != std::string::npos) t.copy_(at::randn_like(t) * 0.1);
   }
   return m;
+}
+
+inline std::shared_ptr<GraphModule> zooNet(const std::string& name, int64_t size = 64) {
+  ZooOptions o;
+  o.num_classes = 10;
+  o.input_size = size;
+  return buildZooModel(name, o);
 }
 
 inline quant::QuantizeOptions presetOptions(const std::string& preset) {

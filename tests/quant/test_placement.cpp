@@ -5,19 +5,10 @@
 
 #include <edgeopt/config.h>
 
-#include "zoo_models.h"
-
 using namespace edgeopt;
 using namespace edgeopt::test;
 
 namespace {
-
-std::shared_ptr<GraphModule> zooNet(const std::string& name, int64_t size = 64) {
-  ZooOptions o;
-  o.num_classes = 10;
-  o.input_size = size;
-  return buildZooModel(name, o);
-}
 
 ir::Node* producerOf(const GraphModule& m, const std::string& node) {
   ir::Node* n = m.graph().findNode(node);
@@ -25,8 +16,11 @@ ir::Node* producerOf(const GraphModule& m, const std::string& node) {
   return n;
 }
 
-// The quantizer right after `node` (its only user), or nullptr.
+// The quantizer right after `node` (its only user), or nullptr; for a
+// ReLU/ReLU6 the quantizer that absorbed it (fused_activation, named after it).
 ir::Node* quantizerAfter(const GraphModule& m, const std::string& node) {
+  ir::Node* fused = m.graph().findNode(node + ".act_quant");
+  if (fused && !m.graph().findNode(node) && fused->hasAttr("fused_activation")) return fused;
   auto users = producerOf(m, node)->output()->users();
   return users.size() == 1 && users[0]->target() == "fake_quant" ? users[0] : nullptr;
 }
@@ -45,7 +39,8 @@ TEST_CASE("placement on mobilenet_v2: 53 weight and 65 activation quantizers, 52
   CHECK(nodesOf(*m, "batch_norm").empty());
   // conv -> BN -> ReLU6 is one group: the quantizer follows the ReLU6.
   CHECK(quantizerAfter(*m, "features.1.conv.0.2") != nullptr);
-  CHECK(quantizerAfter(*m, "features.1.conv.0.0") == nullptr);
+  // The group conv -> BN -> ReLU6 has one quantizer, which absorbed the ReLU6.
+  CHECK(quantizerAfter(*m, "features.1.conv.0.0") == quantizerAfter(*m, "features.1.conv.0.2"));
   // Weight quantizers are per channel (axis 0) on the folded weight.
   ir::Node* wq = producerOf(*m, "features.0.0.weight_quant");
   CHECK(wq->get<int64_t>("axis") == 0);
@@ -63,7 +58,12 @@ TEST_CASE("placement on resnet18: 21 weight and 31 activation quantizers, add+Re
   CHECK(c.weight == 21);
   CHECK(c.activation == 31);
   CHECK(c.fused_conv_bn == 20);
-  for (ir::Node* add : nodesOf(*m, "add")) CHECK(add->output()->users()[0]->target() == "relu");
+  for (ir::Node* add : nodesOf(*m, "add")) {
+    const ir::Node* fq = add->output()->users()[0];
+    CHECK(fq->target() == "fake_quant");
+    CHECK(fq->getOr<std::string>("fused_activation", "") == "relu");
+  }
+  CHECK(nodesOf(*m, "relu").empty());
 }
 
 TEST_CASE("placement on the YOLO-style detector: cat inputs share the cat's quantizer", "[quant][placement]") {
@@ -87,7 +87,7 @@ TEST_CASE("tiny net: counts, names and buffers, save/load and clone keep the qua
   CHECK(m->isBuffer("conv1.weight_quant.observer_mode"));
   CHECK(m->hasTensor("conv1.bn_frozen"));
   CHECK(quantizerAfter(*m, "relu1") != nullptr);
-  CHECK(quantizerAfter(*m, "conv1") == nullptr);
+  CHECK(quantizerAfter(*m, "conv1") == quantizerAfter(*m, "relu1"));  // none inside the group
   CHECK(quant::schemeName(*m) == "WC8_AT8");
   calibrateRandom(*m, {4, 3, 8, 8});
   at::Tensor x = at::randn({2, 3, 8, 8});

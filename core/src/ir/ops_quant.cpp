@@ -1,5 +1,6 @@
 // Quantization ops (quant/quantize.h documents them):
-//   fake_quant      observer + LibTorch's fused fake-quantize kernels
+//   fake_quant      observer + EdgeOpt's fake-quantize kernels (quant/fake_quant.h),
+//                   optionally with the ReLU/ReLU6 before it folded in (fused_activation)
 //   bn_fold_weight  w * gamma / sqrt(running_var + eps)
 //   conv_bn_qat     torch.ao ConvBn2d QAT semantics (BN folding simulated)
 //   bias_quant      a bias on the int32 grid of input scale * weight scale
@@ -10,7 +11,11 @@
 // with the buffers (observers are not emitted) and the folded conv.
 #include "ops_common.h"
 
+#include <edgeopt/quant/fake_quant.h>
 #include <edgeopt/quant/qparams.h>
+
+#include <cmath>
+#include <optional>
 
 namespace edgeopt::ir::ops {
 namespace {
@@ -21,17 +26,29 @@ int64_t flag(const at::Tensor& t) { return t.item<int64_t>(); }
 
 // ---- fake_quant ----------------------------------------------------------
 
+// The fused activation as its own op computes it (fake-quantization off).
+at::Tensor applyActivation(const at::Tensor& x, const std::optional<FusedClamp>& clamp) {
+  if (!clamp) return x;
+  return std::isinf(clamp->hi) ? at::relu(x) : at::hardtanh(x, clamp->lo, clamp->hi);
+}
+
 Tensors fakeQuantKernel(const Node& n, const Tensors& in, const ExecContext& ctx) {
   const int64_t mode = flag(in[kObserverMode]);
   if (mode == 2 || (mode == 1 && ctx.training)) observe(n, in);
   at::Tensor x = in[kX];
-  if (flag(in[kFakeQuantEnabled]) == 0) return {x};
+  const std::optional<FusedClamp> clamp = fusedClampOf(n);
+  if (flag(in[kFakeQuantEnabled]) == 0) return {applyActivation(x, clamp)};
   // Pruned weights: exact zeros stay zero and get no gradient.
   if (n.getOr<bool>("preserve_zeros", false)) x = x * x.ne(0);
   const int64_t qmin = n.get<int64_t>("quant_min"), qmax = n.get<int64_t>("quant_max");
   const int64_t axis = n.getOr<int64_t>("axis", -1);
-  if (axis < 0) return {at::fake_quantize_per_tensor_affine(x, in[kScale], in[kZeroPoint], qmin, qmax)};
-  return {at::fake_quantize_per_channel_affine(x, in[kScale], in[kZeroPoint], axis, qmin, qmax)};
+  if (axis < 0) {
+    const at::Tensor &scale = in[kScale], &zero_point = in[kZeroPoint];
+    const float s = scale.scalar_type() == at::kFloat ? *scale.data_ptr<float>() : scale.item<float>();
+    const int64_t z = zero_point.scalar_type() == at::kInt ? *zero_point.data_ptr<int32_t>() : zero_point.item<int64_t>();
+    return {fakeQuantizePerTensor(x, s, z, qmin, qmax, clamp)};
+  }
+  return {fakeQuantizePerChannel(x, in[kScale], in[kZeroPoint], axis, qmin, qmax)};
 }
 
 std::vector<Shape> fakeQuantShape(const Node& n, const std::vector<Shape>& in) {
@@ -73,8 +90,16 @@ void fakeQuantOnnx(OnnxEmitContext& ctx) {
   const at::Tensor* zero_point = ctx.constantInput(kZeroPoint);
   const at::Tensor* enabled = ctx.constantInput(kFakeQuantEnabled);
   if (!scale || !zero_point || !enabled) ctx.fail("scale, zero_point and fake_quant_enabled must be module buffers");
-  if (flag(*enabled) == 0) {
-    ctx.add("Identity", {ctx.inputs[0]}, {ctx.outputs[0]});
+  // A fused ReLU/ReLU6 is exported as the op it was (Relu, Clip) before Q/DQ.
+  std::string x = ctx.inputs[0];
+  if (const std::optional<FusedClamp> clamp = fusedClampOf(n)) {
+    const std::string act = flag(*enabled) == 0 ? ctx.outputs[0] : ctx.temp(std::isinf(clamp->hi) ? "relu" : "relu6");
+    if (std::isinf(clamp->hi)) ctx.add("Relu", {x}, {act});
+    else ctx.add("Clip", {x, ctx.scalar("min", clamp->lo), ctx.scalar("max", clamp->hi)}, {act});
+    if (flag(*enabled) == 0) return;
+    x = act;
+  } else if (flag(*enabled) == 0) {
+    ctx.add("Identity", {x}, {ctx.outputs[0]});
     return;
   }
   const int64_t qmin = n.get<int64_t>("quant_min"), qmax = n.get<int64_t>("quant_max");
@@ -105,7 +130,7 @@ void fakeQuantOnnx(OnnxEmitContext& ctx) {
   const std::string q = ctx.temp("quantized");
   const bool narrow = qmin > t.min || qmax < t.max;
   const std::string dq = narrow ? ctx.temp("dequantized") : ctx.outputs[0];
-  qdq("QuantizeLinear", ctx.inputs[0], q);
+  qdq("QuantizeLinear", x, q);
   qdq("DequantizeLinear", q, dq);
   if (narrow) {  // a grid narrower than the ONNX type (e.g. 4-bit): clip to it
     if (axis >= 0) ctx.fail("per-channel activation quantizers with a narrow grid can't be exported");
@@ -123,12 +148,15 @@ std::string fakeQuantScript(ScriptEmitContext& ctx) {
   const int64_t axis = n.getOr<int64_t>("axis", -1);
   const auto& in = ctx.inputs;
   std::string x = in[kX];
+  if (const std::optional<FusedClamp> clamp = fusedClampOf(n))
+    x = std::isinf(clamp->hi) ? "torch.relu(" + x + ")" : "torch.hardtanh(" + x + ", 0.0, 6.0)";
+  const std::string activation = x;
   if (n.getOr<bool>("preserve_zeros", false)) x = "(" + x + " * torch.ne(" + x + ", 0))";
   std::string fq = axis < 0 ? ctx.call("torch.fake_quantize_per_tensor_affine", {x, in[kScale], in[kZeroPoint], qmin, qmax})
                             : ctx.call("torch.fake_quantize_per_channel_affine",
                                        {x, in[kScale], in[kZeroPoint], script::integer(axis), qmin, qmax});
   // The enable flag stays a buffer: Python can switch fake-quantization off.
-  return "(" + fq + " if bool(torch.ne(" + in[kFakeQuantEnabled] + ", 0).any()) else " + in[kX] + ")";
+  return "(" + fq + " if bool(torch.ne(" + in[kFakeQuantEnabled] + ", 0).any()) else " + activation + ")";
 }
 
 // ---- bn_fold_weight ------------------------------------------------------

@@ -1,6 +1,7 @@
 // Observers and quantization parameters of the fake_quant op (quant/qparams.h).
 // Kept in the IR library with the op so the IR stays self-contained.
 #include <edgeopt/error.h>
+#include <edgeopt/quant/fake_quant.h>
 #include <edgeopt/quant/qparams.h>
 
 #include <ATen/ATen.h>
@@ -23,27 +24,42 @@ std::vector<double> toVector(const at::Tensor& t) {
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
-// The range of one batch: exact, or with `percent` % clipped at each end,
-// estimated from a strided sample of at most 64 Ki values. The sample is
-// read with a plain loop: no extra ATen kernels (each costs a parallel region,
-// expensive on a busy machine) for every quantizer on every training step.
-std::pair<double, double> batchRange(const at::Tensor& x, double percent) {
+// The values a quantizer with a fused ReLU/ReLU6 quantizes.
+at::Tensor clamped(const at::Tensor& x, const std::optional<FusedClamp>& clamp) {
+  if (!clamp) return x;
+  return std::isinf(clamp->hi) ? at::clamp_min(x, clamp->lo) : at::clamp(x, clamp->lo, clamp->hi);
+}
+
+// The range of one batch (of clamp(x) with a fused activation): exact, or
+// with `percent` % clipped at each end, estimated from a strided sample of at
+// most 64 Ki values. The sample is read with a plain loop: no extra ATen
+// kernels (each costs a parallel region, expensive on a busy machine) for
+// every quantizer on every training step.
+std::pair<double, double> batchRange(const at::Tensor& x, double percent, const std::optional<FusedClamp>& clamp) {
   if (percent <= 0 || !x.is_contiguous() || x.scalar_type() != at::kFloat || x.numel() == 0) {
-    at::Tensor flat = x.reshape(-1);
+    // clamp is monotone: the clamped extremes are the extremes of the clamped values.
+    at::Tensor flat = percent <= 0 ? x.reshape(-1) : clamped(x, clamp).reshape(-1);
     auto [mn, mx] = at::aminmax(flat);
-    const double lo = mn.item<double>(), hi = mx.item<double>();
+    double lo = mn.item<double>(), hi = mx.item<double>();
     if (!std::isfinite(lo) || !std::isfinite(hi))
       throw RuntimeFailure("quantization observer: the tensor holds NaN or infinite values");
+    if (clamp && percent <= 0) {
+      lo = std::clamp<double>(lo, clamp->lo, clamp->hi);
+      hi = std::clamp<double>(hi, clamp->lo, clamp->hi);
+    }
     if (percent <= 0 || hi <= lo) return {lo, hi};
     return percentileRange(at::histc(flat.to(at::kFloat), kBatchBins, lo, hi), lo, hi, percent);
   }
   const float* data = x.data_ptr<float>();
   const int64_t n = x.numel();
   const int64_t stride = n > kMaxShrinkSamples ? (n / kMaxShrinkSamples) | 1 : 1;  // odd: no aliasing with W, H*W
-  float lo = data[0], hi = data[0];
+  const float clamp_lo = clamp ? clamp->lo : -std::numeric_limits<float>::infinity();
+  const float clamp_hi = clamp ? clamp->hi : std::numeric_limits<float>::infinity();
+  auto value = [&](int64_t i) { return clamp ? std::min(std::max(data[i], clamp_lo), clamp_hi) : data[i]; };
+  float lo = value(0), hi = value(0);
   for (int64_t i = 0; i < n; i += stride) {
-    lo = std::min(lo, data[i]);
-    hi = std::max(hi, data[i]);
+    lo = std::min(lo, value(i));
+    hi = std::max(hi, value(i));
   }
   if (!std::isfinite(lo) || !std::isfinite(hi))
     throw RuntimeFailure("quantization observer: the tensor holds NaN or infinite values");
@@ -51,7 +67,7 @@ std::pair<double, double> batchRange(const at::Tensor& x, double percent) {
   std::vector<double> hist(kBatchBins, 0.0);
   const double bin = static_cast<double>(kBatchBins) / (static_cast<double>(hi) - lo);
   for (int64_t i = 0; i < n; i += stride) {
-    const auto k = static_cast<int64_t>((static_cast<double>(data[i]) - lo) * bin);
+    const auto k = static_cast<int64_t>((static_cast<double>(value(i)) - lo) * bin);
     hist[static_cast<size_t>(std::clamp<int64_t>(k, 0, kBatchBins - 1))] += 1;
   }
   return percentileRange(at::from_blob(hist.data(), {kBatchBins}, at::kDouble), lo, hi, percent);
@@ -229,18 +245,19 @@ void observe(const ir::Node& n, const std::vector<at::Tensor>& in) {
   const std::string kind = n.getOr<std::string>("observer", "minmax");
   if (kind == "fixed") return;
   at::NoGradGuard no_grad;
+  const std::optional<FusedClamp> clamp = fusedClampOf(n);
   const at::Tensor x = in[kX].detach();
   const at::Tensor& min_val = in[kMinVal];
   const at::Tensor& max_val = in[kMaxVal];
   const int64_t axis = n.getOr<int64_t>("axis", -1);
   const double averaging = n.getOr<double>("averaging_constant", 0.01);
   if (axis >= 0) {
-    at::Tensor per_channel = x.transpose(0, axis).reshape({x.size(axis), -1});
+    at::Tensor per_channel = clamped(x, clamp).transpose(0, axis).reshape({x.size(axis), -1});
     auto [mn, mx] = at::aminmax(per_channel, 1);
     updateRange(kind, averaging, min_val, max_val, mn.view(min_val.sizes()), mx.view(max_val.sizes()));
   } else if (kind == "histogram") {
     if (in.size() <= kHistogramRange) throw RuntimeFailure("fake_quant '" + n.name() + "': histogram observer without histogram buffers");
-    histogramObserve(x, in[kHistogram], in[kHistogramRange]);
+    histogramObserve(clamped(x, clamp), in[kHistogram], in[kHistogramRange]);
     auto [lo, hi] = percentileRange(in[kHistogram], in[kHistogramRange][0].item<double>(),
                                     in[kHistogramRange][1].item<double>(), n.getOr<double>("shrink_percentile", 0.0));
     min_val.fill_(lo);
@@ -248,7 +265,7 @@ void observe(const ir::Node& n, const std::vector<at::Tensor>& in) {
   } else if (min_val.is_contiguous() && min_val.scalar_type() == at::kFloat && min_val.numel() == 1 &&
              in[kScale].scalar_type() == at::kFloat && in[kZeroPoint].scalar_type() == at::kInt) {
     // Per tensor, every training step: scalars in plain C++, no small ATen ops.
-    auto [lo, hi] = batchRange(x, n.getOr<double>("shrink_percentile", 0.0));
+    auto [lo, hi] = batchRange(x, n.getOr<double>("shrink_percentile", 0.0), clamp);
     float& mn = *min_val.data_ptr<float>();
     float& mx = *max_val.data_ptr<float>();
     if (kind == "current" || mn > mx) {
@@ -268,7 +285,7 @@ void observe(const ir::Node& n, const std::vector<at::Tensor>& in) {
     *in[kZeroPoint].data_ptr<int32_t>() = static_cast<int32_t>(zp);
     return;
   } else {
-    auto [lo, hi] = batchRange(x, n.getOr<double>("shrink_percentile", 0.0));
+    auto [lo, hi] = batchRange(x, n.getOr<double>("shrink_percentile", 0.0), clamp);
     updateRange(kind, averaging, min_val, max_val, at::full(min_val.sizes(), lo, min_val.options()),
                 at::full(max_val.sizes(), hi, max_val.options()));
   }

@@ -72,6 +72,8 @@ class Placer {
     for (Node* n : detail::callsOf(g_, "cat")) shareCatInputs(n);
     for (Node* n : detail::callsOf(g_, "matmul")) symmetricMatmulInputs(n);
     for (Node* n : g_.nodes()) quantizeBias(n);
+    if (o_.fuse_activations)
+      for (Node* fq : detail::callsOf(g_, "fake_quant")) fuseActivation(fq);
     detail::eraseUnusedParams(m_);
     m_.lint();
     QuantizerCounts c = countQuantizers(m_);
@@ -344,6 +346,19 @@ class Placer {
                        {}, n->name() + ".bias_quant");
     bq->setScope(parentScope(n));
     n->setInput(2, bq->output());
+  }
+
+  // relu|relu6 -> fake_quant (its only user) becomes fake_quant with
+  // fused_activation: the same values and gradients (quant/fake_quant.h) in
+  // one pass over the activation instead of two, forward and backward.
+  void fuseActivation(Node* fq) {
+    Node* act = fq->input(kX)->producer();
+    if (!isRelu(act) || soleUser(act) != fq || fq->getOr<std::string>("role", "") != "activation" ||
+        fq->getOr<int64_t>("axis", -1) >= 0 || fq->getOr<std::string>("observer", "") == "fixed")
+      return;
+    fq->setInput(kX, act->input(0));
+    fq->setAttr("fused_activation", act->target());
+    g_.erase(act);
   }
 
   GraphModule& m_;

@@ -11,8 +11,9 @@
 // Ops (core/src/ir/ops_quant.cpp):
 //   fake_quant(x, scale, zero_point, min_val, max_val, observer_mode, fake_quant_enabled
 //              [, histogram, histogram_range])
-//     observes (when observer_mode says so) and fake-quantizes x with
-//     at::fake_quantize_per_{tensor,channel}_affine (straight-through gradient).
+//     observes (when observer_mode says so) and fake-quantizes x with the
+//     kernels of quant/fake_quant.h (LibTorch's numerics, straight-through
+//     gradient); attribute fused_activation relu|relu6 applies that op first.
 //   bn_fold_weight(w, gamma, running_var)  w * gamma / sqrt(running_var + eps)
 //   conv_bn_qat(x, w_folded_quantized, gamma, beta, running_mean, running_var, bn_frozen
 //               [, bias] [, num_batches_tracked])
@@ -53,6 +54,10 @@ struct QuantizeOptions {
   Scheme scheme;
   std::vector<LayerOverride> overrides;
   bool fuse_batch_norm = true;  // conv2d -> batch_norm becomes conv_bn_qat (BN folding simulated)
+  // relu|relu6 -> activation quantizer becomes one fake_quant with
+  // fused_activation (same numerics, one pass instead of two; exported as
+  // Relu/Clip -> QuantizeLinear -> DequantizeLinear as before).
+  bool fuse_activations = true;
 };
 
 struct QuantizerCounts {
