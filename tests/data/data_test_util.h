@@ -70,6 +70,14 @@ class NoiseDataset : public Dataset {
   std::vector<std::string> classes_{"a"};
 };
 
+// An IDX file's bytes: magic 00 00 <type> <dims.size()>, each size as a
+// big-endian 32-bit integer, then `payload` (type 0x08: unsigned bytes).
+inline std::string idxBytes(const std::vector<uint32_t>& dims, const std::string& payload, char type = 0x08) {
+  std::string out{'\0', '\0', type, char(dims.size())};
+  for (uint32_t d : dims) out += {char(d >> 24), char((d >> 16) & 0xFF), char((d >> 8) & 0xFF), char(d & 0xFF)};
+  return out + payload;
+}
+
 // Every label of one epoch, in order.
 inline std::vector<int64_t> epochLabels(DataLoader& loader, int64_t epoch) {
   std::vector<int64_t> out;

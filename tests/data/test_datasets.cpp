@@ -148,17 +148,13 @@ TEST_CASE("mnist: Debian's Fashion-MNIST IDX files", "[data][datasets]") {
 
 namespace {
 
-std::string be32(uint32_t x) {
-  return {char(x >> 24), char((x >> 16) & 0xFF), char((x >> 8) & 0xFF), char(x & 0xFF)};
-}
-
 // Plain (not gzipped) IDX files: 3 images of 2 x 2 and their labels per split.
 std::string idxFixture(const std::string& name) {
   const std::string root = scratchDir(name);
   for (const char* prefix : {"train", "t10k"}) {
     writeText(root + "/" + prefix + "-images-idx3-ubyte",
-              std::string("\0\0\x08\x03", 4) + be32(3) + be32(2) + be32(2) + std::string(12, '\x05'));
-    writeText(root + "/" + prefix + "-labels-idx1-ubyte", std::string("\0\0\x08\x01", 4) + be32(3) + "\x01\x02\x03");
+              test::idxBytes({3, 2, 2}, std::string(12, '\x05')));
+    writeText(root + "/" + prefix + "-labels-idx1-ubyte", test::idxBytes({3}, "\x01\x02\x03"));
   }
   return root;
 }
@@ -179,13 +175,13 @@ TEST_CASE("mnist: IDX files are checked", "[data][datasets]") {
   truncateFile(images, 16 + 10);
   EDGEOPT_REQUIRE_THROWS_MESSAGE(openDataset("mnist", "root: " + root), InputError,
                                  images + ": truncated: 10 of 12 data bytes");
-  writeText(images, std::string("\0\0\x0D\x03", 4) + be32(3) + be32(2) + be32(2));
+  writeText(images, test::idxBytes({3, 2, 2}, "", 0x0D));
   EDGEOPT_REQUIRE_THROWS_MESSAGE(openDataset("mnist", "root: " + root), InputError,
                                  images + ": holds float values; MNIST files hold unsigned bytes (type 0x08)");
-  writeText(images, std::string("\0\0\x08\x01", 4) + be32(3) + "abc");
+  writeText(images, test::idxBytes({3}, "abc"));
   EDGEOPT_REQUIRE_THROWS_MESSAGE(openDataset("mnist", "root: " + root), InputError,
                                  images + ": has 1 dimension(s), expected 3 (an images file: count, rows, columns)");
-  writeText(images, std::string("\0\0\x08\x03", 4) + be32(2) + be32(2) + be32(2) + std::string(8, '\0'));
+  writeText(images, test::idxBytes({2, 2, 2}, std::string(8, '\0')));
   EDGEOPT_REQUIRE_THROWS_MESSAGE(openDataset("mnist", "root: " + root), InputError,
                                  root + "/train-labels-idx1-ubyte: has 3 labels but " + images + " has 2 images");
   fs::remove(images);

@@ -70,10 +70,6 @@ void checkBoxesAgainstPixels(const Example& e) {
   CHECK(cv::countNonZero(gray) == 0);
 }
 
-std::string be32(uint32_t x) {
-  return {char(x >> 24), char((x >> 16) & 0xFF), char((x >> 8) & 0xFF), char(x & 0xFF)};
-}
-
 // IDX files of 4 images of 6 x 6 per split: a 3 x 4 block of 200 at a
 // different place in each; labels 0..3 (or `bad_label` first).
 std::string blockDigits(const std::string& name, uint8_t bad_label = 0) {
@@ -86,9 +82,9 @@ std::string blockDigits(const std::string& name, uint8_t bad_label = 0) {
   }
   for (const char* prefix : {"train", "t10k"}) {
     writeText(root + "/" + prefix + "-images-idx3-ubyte",
-              std::string("\0\0\x08\x03", 4) + be32(4) + be32(6) + be32(6) + pixels);
+              test::idxBytes({4, 6, 6}, pixels));
     writeText(root + "/" + prefix + "-labels-idx1-ubyte",
-              std::string("\0\0\x08\x01", 4) + be32(4) + char(bad_label ? bad_label : 0) + "\x01\x02\x03");
+              test::idxBytes({4}, char(bad_label) + std::string("\x01\x02\x03")));
   }
   return root;
 }

@@ -86,8 +86,8 @@ TEST_CASE("fingerprint: mnist follows the IDX contents", "[data][fingerprint]") 
   const auto write = [&](char pixel) {
     for (const char* prefix : {"train", "t10k"}) {
       writeText(root + "/" + prefix + "-images-idx3-ubyte",
-                std::string("\0\0\x08\x03\0\0\0\x01\0\0\0\x02\0\0\0\x02", 16) + std::string(3, '\x07') + pixel);
-      writeText(root + "/" + prefix + "-labels-idx1-ubyte", std::string("\0\0\x08\x01\0\0\0\x01\x04", 9));
+                test::idxBytes({1, 2, 2}, std::string(3, '\x07') + pixel));
+      writeText(root + "/" + prefix + "-labels-idx1-ubyte", test::idxBytes({1}, "\x04"));
     }
   };
   write('\x07');
