@@ -276,3 +276,27 @@ TEST_CASE("coco: broken references name the file and the annotation", "[data][da
   writeText(json, "{\"images\": [");
   REQUIRE_THROWS_AS(openDataset("coco", opts), InputError);
 }
+
+TEST_CASE("coco: skip_categories get no label and lose their annotations", "[data][datasets]") {
+  const std::string dir = scratchDir("coco-skip");
+  writeImage(dir + "/img/a.png", color(20, 30, 0, 0, 0));
+  const std::string json = writeText(dir + "/instances.json", R"({
+  "images": [{"id": 1, "file_name": "a.png"}],
+  "categories": [{"id": -1, "name": "__ignore__"}, {"id": 0, "name": "_background_"}, {"id": 4, "name": "cat"},
+                 {"id": 9, "name": "dog"}],
+  "annotations": [{"id": 1, "image_id": 1, "category_id": 0, "bbox": [0, 0, 30, 20]},
+                  {"id": 2, "image_id": 1, "category_id": 9, "bbox": [1, 2, 3, 4]},
+                  {"id": 3, "image_id": 1, "category_id": -1, "bbox": [5, 5, 2, 2]}]})");
+  const std::string opts = "train_json: " + json + "\ntrain_images: " + dir + "/img";
+  auto ds = openDataset("coco", opts);
+  CHECK(ds->classes() == std::vector<std::string>{"cat", "dog"});
+  const Example e = ds->get(Split::Train, 0);
+  REQUIRE(e.boxes.size() == 1);
+  CHECK(e.boxes[0].label == 1);
+  CHECK(e.boxes[0].x2 == 4);
+
+  // Keeping them: every category gets a label, in id order.
+  auto all = openDataset("coco", opts + "\nskip_categories: []");
+  CHECK(all->classes() == std::vector<std::string>{"__ignore__", "_background_", "cat", "dog"});
+  CHECK(all->get(Split::Train, 0).boxes.size() == 3);
+}
