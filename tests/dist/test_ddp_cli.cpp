@@ -202,6 +202,23 @@ TEST_CASE("ddp: a rank killed mid-epoch stops the run with its exit status, and 
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60));
   CHECK(metrics(dir + "/killed").size() == 1);  // epoch 1 was saved
 
+  // Without a launcher (torchrun-style variables), rank 0 notices by itself
+  // that its peer is gone, at the next collective.
+  const int port = freePort();
+  CliResult rank1;
+  std::thread second([&] {
+    rank1 = runCli("'" + dir + "/r.yaml' --set data.batch_size=4", scratchDir("ddp-kill-rank1"), plugins(),
+                   launchEnv(1, port) + " EDGEOPT_FAULT_KILL=2:3 EDGEOPT_FAULT_KILL_RANK=1");
+  });
+  CliResult rank0 = runCli("r.yaml --output alone --set data.batch_size=4", dir, plugins(),
+                           launchEnv(0, port) + " EDGEOPT_FAULT_KILL=2:3 EDGEOPT_FAULT_KILL_RANK=1");
+  second.join();
+  CHECK(rank1.code == 128 + 9);
+  CHECK(rank0.code == 1);
+  CHECK(rank0.lastErrLine().rfind("error: r.yaml:17:5: stages.1: stage 'train' (plugin train) failed: rank 0: "
+                                  "all-reduce with the other ranks failed (did another rank stop?): ",
+                                  0) == 0);
+
   CliResult resumed = runCli("--nproc 2 --resume killed", dir, plugins());
   INFO(resumed.err);
   REQUIRE(resumed.code == 0);
