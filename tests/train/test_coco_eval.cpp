@@ -139,7 +139,7 @@ TEST_CASE("coco eval: categories without detections score 0, without ground trut
   CHECK(CocoEvaluator(2).summarize().map == -1.0);
 }
 
-TEST_CASE("coco eval: each object matches once; the best-IoU free object wins", "[detection]") {
+TEST_CASE("coco eval: each object matches once, the best-IoU free object wins", "[detection]") {
   // Two detections on one object: the higher-scored one is the TP, the other
   // a FP (duplicate) -> recall [1, 1], precision [1, .5] -> AP 1 at IoU .5.
   // At IoU .5 the duplicate (IoU 0.5 with the object: (0,0)-(10,5)) would

@@ -121,7 +121,7 @@ TEST_CASE("train stage: a diverging loss stops the run naming the epoch and batc
         std::string::npos);
 }
 
-TEST_CASE("train stage: keeps best and last checkpoints; keep: best hands on the best epoch's model", "[train]") {
+TEST_CASE("train stage: keeps best and last checkpoints, keep: best hands on the best epoch model", "[train]") {
   const std::string dir = scratchDir("train-keep");
   makeImageFolder(dir + "/images");
   writeText(dir + "/r.yaml", kRecipe);
