@@ -92,6 +92,32 @@ inline std::shared_ptr<GraphModule> tinyNet(int64_t in_channels = 3) {
   return m;
 }
 
+// Runs each model in ONNX Runtime (graph optimizations off, 2 threads) on `x`,
+// in one Node.js process (tests/exporters/ort_run.js); returns output 0 of each.
+inline std::vector<at::Tensor> runInOrt(const std::string& dir, const std::vector<std::string>& models, const at::Tensor& x) {
+  writeFloats(dir + "/x.bin", x);
+  nlohmann::json manifest = {{"threads", 2}, {"optimization", "disabled"}, {"runs", nlohmann::json::array()}};
+  for (size_t i = 0; i < models.size(); ++i)
+    manifest["runs"].push_back({{"model", models[i]},
+                                {"inputs", {{{"name", "x"}, {"file", dir + "/x.bin"}, {"dims", x.sizes().vec()}}}},
+                                {"output_prefix", dir + "/ort-" + std::to_string(i)}});
+  writeText(dir + "/manifest.json", manifest.dump());
+  const std::string cmd = std::string(EDGEOPT_NODE) + " '" EDGEOPT_EXPORTER_TEST_DIR "/ort_run.js' '" +
+                          EDGEOPT_ORT_NODE_MODULES + "' '" + dir + "/manifest.json'";
+  const int rc = runLogged(cmd, dir + "/node.log");
+  INFO(readText(dir + "/node.log"));
+  REQUIRE(rc == 0);
+  std::vector<at::Tensor> out;
+  for (size_t i = 0; i < models.size(); ++i) {
+    const std::string prefix = dir + "/ort-" + std::to_string(i);
+    auto report = readJson(prefix + ".json");
+    INFO(models[i] << ": " << report.dump());
+    REQUIRE(!report.contains("error"));
+    out.push_back(readFloats(prefix + ".0.bin", report["outputs"][0]["dims"].get<std::vector<int64_t>>()));
+  }
+  return out;
+}
+
 inline std::shared_ptr<GraphModule> zooNet(const std::string& name, int64_t size = 64) {
   ZooOptions o;
   o.num_classes = 10;

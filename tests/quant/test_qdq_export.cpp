@@ -24,31 +24,6 @@ struct Parity {
   double agreement = 0;
 };
 
-// Runs each model in one Node.js process on `x`.
-std::vector<at::Tensor> runInOrt(const std::string& dir, const std::vector<std::string>& models, const at::Tensor& x) {
-  writeFloats(dir + "/x.bin", x);
-  nlohmann::json manifest = {{"threads", 2}, {"optimization", "disabled"}, {"runs", nlohmann::json::array()}};
-  for (size_t i = 0; i < models.size(); ++i)
-    manifest["runs"].push_back({{"model", models[i]},
-                                {"inputs", {{{"name", "x"}, {"file", dir + "/x.bin"}, {"dims", x.sizes().vec()}}}},
-                                {"output_prefix", dir + "/ort-" + std::to_string(i)}});
-  writeText(dir + "/manifest.json", manifest.dump());
-  const std::string cmd = std::string(EDGEOPT_NODE) + " '" EDGEOPT_EXPORTER_TEST_DIR "/ort_run.js' '" +
-                          EDGEOPT_ORT_NODE_MODULES + "' '" + dir + "/manifest.json'";
-  const int rc = runLogged(cmd, dir + "/node.log");
-  INFO(readText(dir + "/node.log"));
-  REQUIRE(rc == 0);
-  std::vector<at::Tensor> out;
-  for (size_t i = 0; i < models.size(); ++i) {
-    const std::string prefix = dir + "/ort-" + std::to_string(i);
-    auto report = readJson(prefix + ".json");
-    INFO(models[i] << ": " << report.dump());
-    REQUIRE(!report.contains("error"));
-    out.push_back(readFloats(prefix + ".0.bin", report["outputs"][0]["dims"].get<std::vector<int64_t>>()));
-  }
-  return out;
-}
-
 std::map<std::string, int> opCounts(const onnx::ModelProto& p) {
   std::map<std::string, int> c;
   for (const auto& n : p.graph().node()) ++c[n.op_type()];
