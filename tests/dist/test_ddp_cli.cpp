@@ -198,7 +198,7 @@ TEST_CASE("ddp: a rank killed mid-epoch stops the run with its exit status, and 
                             "EDGEOPT_FAULT_KILL=2:3 EDGEOPT_FAULT_KILL_RANK=1");
   INFO(killed.err);
   CHECK(killed.code == 128 + 9);
-  CHECK(killed.lastErrLine() == "error: rank 1 was killed by signal 9 (Killed); stopping the other 1 rank(s)");
+  CHECK(killed.lastErrLine() == "error: rank 1 was killed by signal 9 (Killed); stopped the other 1 rank(s)");
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60));
   CHECK(metrics(dir + "/killed").size() == 1);  // epoch 1 was saved
 

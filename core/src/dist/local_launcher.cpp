@@ -3,6 +3,7 @@
 #include <edgeopt/error.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -52,6 +53,26 @@ std::string describe(int status) {
 
 int exitCodeOf(int status) { return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status); }
 
+// Copies a rank's output to our stderr a whole line at a time, so that lines
+// of different ranks never mix mid-line.
+void relayLines(int fd) {
+  std::string pending;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    pending.append(buf, static_cast<size_t>(n));
+    const size_t end = pending.rfind('\n');
+    if (end == std::string::npos) continue;
+    const std::string lines = pending.substr(0, end + 1);
+    (void)!::write(STDERR_FILENO, lines.data(), lines.size());
+    pending.erase(0, end + 1);
+  }
+  if (!pending.empty()) (void)!::write(STDERR_FILENO, pending.data(), pending.size());
+  ::close(fd);
+}
+
 }  // namespace
 
 int runLocalRanks(int nproc, const std::vector<std::string>& argv) {
@@ -60,7 +81,16 @@ int runLocalRanks(int nproc, const std::vector<std::string>& argv) {
   children.assign(static_cast<size_t>(nproc), -1);
   std::cout.flush();
   std::cerr.flush();
+  std::vector<std::thread> relays;
   for (int r = 0; r < nproc; ++r) {
+    // Ranks other than 0 write through a pipe: their log lines (prefixed
+    // "rank R") reach the terminal whole, and, not seeing a terminal, they
+    // print plain progress lines instead of a progress bar over rank 0's.
+    int out[2] = {-1, -1};
+    if (r > 0 && ::pipe2(out, O_CLOEXEC) != 0) {
+      forwardSignal(SIGKILL);
+      throw RuntimeFailure(std::string("--nproc: cannot make a pipe: ") + std::strerror(errno));
+    }
     const pid_t pid = ::fork();
     if (pid < 0) {
       forwardSignal(SIGKILL);
@@ -69,6 +99,10 @@ int runLocalRanks(int nproc, const std::vector<std::string>& argv) {
     }
     if (pid == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a launcher killed outright takes its ranks with it
+      if (r > 0) {
+        ::dup2(out[1], STDOUT_FILENO);
+        ::dup2(out[1], STDERR_FILENO);
+      }
       ::setenv("RANK", std::to_string(r).c_str(), 1);
       ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
       ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
@@ -83,11 +117,16 @@ int runLocalRanks(int nproc, const std::vector<std::string>& argv) {
       ::_exit(static_cast<int>(ExitCode::Runtime));
     }
     children[static_cast<size_t>(r)] = pid;
+    if (r > 0) {
+      ::close(out[1]);
+      relays.emplace_back(relayLines, out[0]);
+    }
   }
   ::signal(SIGINT, forwardSignal);
   ::signal(SIGTERM, forwardSignal);
 
   int result = 0, running = nproc;
+  std::string failure;  // said last, after every rank's own last words
   std::optional<std::chrono::steady_clock::time_point> kill_at;  // set once a rank failed
   while (running > 0) {
     int status = 0;
@@ -108,11 +147,13 @@ int runLocalRanks(int nproc, const std::vector<std::string>& argv) {
     // The first failure: the others would wait for it in a collective until
     // the timeout, so stop them now.
     result = exitCodeOf(status);
-    std::cerr << "error: rank " << r << " " << describe(status) << "; stopping the other " << running
-              << " rank(s)" << std::endl;
+    failure = "error: rank " + std::to_string(r) + " " + describe(status) + "; stopped the other " +
+              std::to_string(running) + " rank(s)";
     forwardSignal(SIGTERM);
     kill_at = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   }
+  for (auto& t : relays) t.join();  // each ends when its rank has exited
+  if (!failure.empty()) std::cerr << failure << std::endl;
   ::signal(SIGINT, SIG_DFL);
   ::signal(SIGTERM, SIG_DFL);
   return result;
