@@ -104,10 +104,12 @@ TEST_CASE("broadcast: every rank ends with the root's tensors", "[dist]") {
     std::vector<std::vector<at::Tensor>> results(2);
     onRanks(2, [&](ProcessGroup& g) {
       auto tensors = rankTensors(g.rank());
+      tensors.insert(tensors.begin() + 1, at::full({1}, 5 + g.rank(), at::kLong));  // as num_batches_tracked
       g.broadcast(tensors, root);
       results[static_cast<size_t>(g.rank())] = tensors;
     });
-    const auto expected = rankTensors(root);
+    auto expected = rankTensors(root);
+    expected.insert(expected.begin() + 1, at::full({1}, 5 + root, at::kLong));
     for (size_t i = 0; i < expected.size(); ++i)
       for (int r = 0; r < 2; ++r) CHECK(at::equal(results[static_cast<size_t>(r)][i], expected[i]));
   }

@@ -61,8 +61,9 @@ class ProcessGroup {
   // buckets, one collective per bucket).
   void broadcast(const std::vector<at::Tensor>& tensors, int root = 0);
   // Sums `tensors` over all ranks in place, then multiplies by `scale`.
-  // Tensors are flattened into buckets of at most `bucket_bytes` (a larger
-  // tensor is a bucket of its own), one all-reduce per bucket, as torch's DDP.
+  // Tensors are grouped by dtype and flattened into buckets of at most
+  // `bucket_bytes` (a larger tensor is a bucket of its own), one all-reduce
+  // per bucket, as torch's DDP.
   void allreduceBucketed(const std::vector<at::Tensor>& tensors, double scale = 1.0,
                          size_t bucket_bytes = kDefaultBucketBytes);
   // Sums `values` over all ranks (float64, exact for counts below 2^53).

@@ -92,30 +92,32 @@ struct ProcessGroup::Impl {
                              t.device().str() + "; keep the model on one device");
   }
 
-  // Consecutive tensors of one dtype, flattened into buckets of at most
-  // `bucket_bytes`; `fn` runs the collective on each flat bucket, then the
-  // results are copied back into the tensors.
+  // The tensors grouped by dtype (in dtype order, then in the given order:
+  // the same on every rank), each group flattened into buckets of at most
+  // `bucket_bytes`; `fn` runs the collective on each flat bucket, and the
+  // results are copied back. Grouping keeps BN buffers (float, float, int64,
+  // float, ...) from turning into one tiny collective each.
   template <class Fn>
   void forEachBucket(const std::vector<at::Tensor>& tensors, size_t bucket_bytes, Fn&& fn) {
-    size_t i = 0;
-    while (i < tensors.size()) {
-      size_t j = i, bytes = 0;
-      while (j < tensors.size() && tensors[j].scalar_type() == tensors[i].scalar_type() &&
-             (j == i || bytes + tensors[j].nbytes() <= bucket_bytes)) {
-        bytes += tensors[j].nbytes();
-        ++j;
+    std::map<c10::ScalarType, std::vector<at::Tensor>> by_dtype;
+    for (const auto& t : tensors) by_dtype[t.scalar_type()].push_back(t);
+    for (auto& [dtype, group] : by_dtype) {
+      size_t i = 0;
+      while (i < group.size()) {
+        size_t j = i, bytes = 0;
+        while (j < group.size() && (j == i || bytes + group[j].nbytes() <= bucket_bytes)) bytes += group[j++].nbytes();
+        std::vector<at::Tensor> flat_parts;
+        for (size_t k = i; k < j; ++k) flat_parts.push_back(group[k].reshape({-1}));
+        at::Tensor flat = at::cat(flat_parts);
+        fn(flat);
+        int64_t offset = 0;
+        for (size_t k = i; k < j; ++k) {
+          const int64_t n = group[k].numel();
+          group[k].copy_(flat.narrow(0, offset, n).view(group[k].sizes()));
+          offset += n;
+        }
+        i = j;
       }
-      std::vector<at::Tensor> flat_parts;
-      for (size_t k = i; k < j; ++k) flat_parts.push_back(tensors[k].reshape({-1}));
-      at::Tensor flat = at::cat(flat_parts);
-      fn(flat);
-      int64_t offset = 0;
-      for (size_t k = i; k < j; ++k) {
-        const int64_t n = tensors[k].numel();
-        tensors[k].copy_(flat.narrow(0, offset, n).view(tensors[k].sizes()));
-        offset += n;
-      }
-      i = j;
     }
   }
 };
