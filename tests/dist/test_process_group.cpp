@@ -4,6 +4,7 @@
 // agreements through the store, and a rendezvous nobody answers.
 #include <edgeopt/distributed.h>
 #include <edgeopt/error.h>
+#include <edgeopt/runtime.h>
 
 #include "test_support.h"
 
@@ -14,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <exception>
@@ -146,7 +148,7 @@ TEST_CASE("rendezvous: a rank whose rank 0 never comes fails within the timeout,
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(15));
 }
 
-TEST_CASE("launch environment: torchrun's variables, and clear errors for bad ones", "[dist]") {
+TEST_CASE("launch environment: torchrun's variables, clear errors for bad ones, cores shared by local ranks", "[dist]") {
   for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"})
     ::unsetenv(v);
   CHECK_FALSE(LaunchInfo::fromEnvironment().has_value());
@@ -172,5 +174,12 @@ TEST_CASE("launch environment: torchrun's variables, and clear errors for bad on
   CHECK(info->local_world_size == 2);  // defaults to WORLD_SIZE
   CHECK(info->master_addr == "10.0.0.5");
   CHECK(info->master_port == 29501);
-  for (const char* v : {"RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}) ::unsetenv(v);
+
+  // threads: 0 (all cores) is shared by the ranks on this machine.
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  ::setenv("LOCAL_WORLD_SIZE", "2", 1);
+  CHECK(edgeopt::effectiveThreads(0) == std::max(1, cores / 2));
+  CHECK(edgeopt::effectiveThreads(3) == 3);  // an explicit count is per rank
+  for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}) ::unsetenv(v);
+  CHECK(edgeopt::effectiveThreads(0) == cores);
 }
