@@ -73,6 +73,23 @@ void relayLines(int fd) {
   ::close(fd);
 }
 
+// This process's environment with the launch variables of rank `r`.
+std::vector<std::string> rankEnvironment(int r, int nproc, const std::string& port) {
+  const std::vector<std::pair<std::string, std::string>> launch = {
+      {"RANK", std::to_string(r)},           {"LOCAL_RANK", std::to_string(r)},
+      {"WORLD_SIZE", std::to_string(nproc)}, {"LOCAL_WORLD_SIZE", std::to_string(nproc)},
+      {"MASTER_ADDR", "127.0.0.1"},          {"MASTER_PORT", port}};
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    const std::string entry = *e;
+    bool replaced = false;
+    for (const auto& [name, value] : launch) replaced = replaced || entry.rfind(name + "=", 0) == 0;
+    if (!replaced) env.push_back(entry);
+  }
+  for (const auto& [name, value] : launch) env.push_back(name + "=" + value);
+  return env;
+}
+
 }  // namespace
 
 int runLocalRanks(int nproc, const std::vector<std::string>& argv) {
@@ -91,6 +108,16 @@ int runLocalRanks(int nproc, const std::vector<std::string>& argv) {
       forwardSignal(SIGKILL);
       throw RuntimeFailure(std::string("--nproc: cannot make a pipe: ") + std::strerror(errno));
     }
+    // Everything the child needs is built before fork(): the relay threads
+    // may hold the allocator's lock at that moment, so the child only calls
+    // async-signal-safe functions until execve.
+    std::vector<std::string> env = rankEnvironment(r, nproc, port);
+    std::vector<char*> envp, args;
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    const std::string exec_failed = "error: --nproc: cannot start rank " + std::to_string(r) + "\n";
     const pid_t pid = ::fork();
     if (pid < 0) {
       forwardSignal(SIGKILL);
@@ -103,17 +130,8 @@ int runLocalRanks(int nproc, const std::vector<std::string>& argv) {
         ::dup2(out[1], STDOUT_FILENO);
         ::dup2(out[1], STDERR_FILENO);
       }
-      ::setenv("RANK", std::to_string(r).c_str(), 1);
-      ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
-      ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
-      ::setenv("LOCAL_WORLD_SIZE", std::to_string(nproc).c_str(), 1);
-      ::setenv("MASTER_ADDR", "127.0.0.1", 1);
-      ::setenv("MASTER_PORT", port.c_str(), 1);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv("/proc/self/exe", args.data());
-      std::cerr << "error: --nproc: cannot start rank " << r << ": " << std::strerror(errno) << std::endl;
+      ::execve("/proc/self/exe", args.data(), envp.data());
+      (void)!::write(STDERR_FILENO, exec_failed.data(), exec_failed.size());
       ::_exit(static_cast<int>(ExitCode::Runtime));
     }
     children[static_cast<size_t>(r)] = pid;
