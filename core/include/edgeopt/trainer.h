@@ -67,6 +67,9 @@ class Trainer {
   struct Hooks {
     // Called before each epoch (QAT freezes BN and observers on a schedule).
     std::function<void(int64_t epoch, GraphModule&)> on_epoch_start;
+    // Called after each optimizer step with the batch's images (QAT's
+    // optional bias calibration runs them through the model again).
+    std::function<void(const at::Tensor& images, GraphModule&)> on_batch_end;
   };
 
   Trainer(StageContext& ctx, TrainConfig config, Hooks hooks = {});

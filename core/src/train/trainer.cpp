@@ -201,6 +201,7 @@ MetricRow Trainer::fit() {
       dist::averageGradients(model.parameters());
       if (c.clip_grad_norm > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), c.clip_grad_norm);
       I.optimizer->step();
+      if (I.hooks.on_batch_end) I.hooks.on_batch_end(batch->images, model);
       task->accumulate(outputs, *batch, loss, stats);
       stats.examples += static_cast<double>(batch->images.size(0));
       ++batch_index;
