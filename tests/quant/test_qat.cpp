@@ -160,6 +160,38 @@ TEST_CASE("bias calibration moves quantized channel means toward the float model
   CHECK(m->tensor("conv1.weight_quant.fake_quant_enabled").item<int64_t>() == 1);  // restored
 }
 
+TEST_CASE("bias calibration between QAT steps follows the trained biases (no pull back to the start)",
+          "[quant][qat]") {
+  at::manual_seed(4);
+  auto m = tinyNet();
+  quant::insertQuantizers(*m, presetOptions("WC4_AT8"));
+  calibrateRandom(*m, {8, 3, 8, 8});
+  const at::Tensor x = at::randn({16, 3, 8, 8});
+  auto reference = m->clone();  // becomes the float network after the "training" step below
+  quant::setFakeQuantEnabled(*reference, false);
+  quant::BiasCalibrator calibrator(*m);
+  for (int i = 0; i < 5; ++i) calibrator.step(x, 0.5);
+  // An optimizer step moves conv3's BN beta, in the float network too.
+  {
+    at::NoGradGuard no_grad;
+    m->tensor("bn3.bias").add_(0.3);
+    reference->tensor("bn3.bias").add_(0.3);
+  }
+  at::Tensor f;
+  {
+    at::NoGradGuard no_grad;
+    f = capture(*reference, x, "conv3").mean({0, 2, 3});
+  }
+  auto meanError = [&] {
+    at::NoGradGuard no_grad;
+    return (f - capture(*m, x, "conv3").mean({0, 2, 3})).abs().mean().item<double>();
+  };
+  for (int i = 0; i < 8; ++i) calibrator.step(x, 0.5);
+  // Pulled back to the starting biases, the error would be about the 0.3 step.
+  INFO("mean |float - quantized| channel mean after the bias step: " << meanError());
+  CHECK(meanError() < 0.03);
+}
+
 namespace {
 
 // 60 SGD steps on a learnable toy task; returns (loss before, loss after, eval accuracy).

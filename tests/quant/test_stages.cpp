@@ -73,6 +73,7 @@ TEST_CASE("recipe: train -> qat (16-bit first layer) -> QDQ ONNX + TorchScript e
   - kind: qat
     epochs: 2
     lr: 0.01
+    bias_calibration_factor: 0.05
     overrides: [{layers: [features.0.0], weight_bits: 16, activation_bits: 16}]
   - kind: export
     formats: [qdq_onnx, torchscript]
@@ -90,6 +91,7 @@ TEST_CASE("recipe: train -> qat (16-bit first layer) -> QDQ ONNX + TorchScript e
       CHECK(row.contains("val_top1"));
     }
   CHECK(qat_rows == 2);
+  CHECK_THAT(readText(run + "/log.txt"), Catch::Contains("qat: bias calibration factor 0.05"));
   // The stage leaves an inference model: observers and BN statistics frozen.
   auto m = GraphModule::load(run + "/checkpoints/stage-1-qat.edgeopt");
   const quant::QuantizerCounts c = quant::countQuantizers(*m);
@@ -109,19 +111,7 @@ TEST_CASE("recipe: train -> qat (16-bit first layer) -> QDQ ONNX + TorchScript e
     at::NoGradGuard no_grad;
     expected = m->forward({x})[0];
   }
-  writeFloats(dir + "/x.bin", x);
-  nlohmann::json manifest = {{"threads", 2},
-                             {"optimization", "disabled"},
-                             {"runs", {{{"model", run + "/exports/model.qdq.onnx"},
-                                        {"inputs", {{{"name", "x"}, {"file", dir + "/x.bin"}, {"dims", {8, 3, 32, 32}}}}},
-                                        {"output_prefix", dir + "/ort"}}}}};
-  writeText(dir + "/manifest.json", manifest.dump());
-  REQUIRE(runLogged(std::string(EDGEOPT_NODE) + " '" EDGEOPT_EXPORTER_TEST_DIR "/ort_run.js' '" +
-                        EDGEOPT_ORT_NODE_MODULES + "' '" + dir + "/manifest.json'",
-                    dir + "/node.log") == 0);
-  INFO(readText(dir + "/ort.json"));
-  REQUIRE(!readJson(dir + "/ort.json").contains("error"));
-  const at::Tensor ort = readFloats(dir + "/ort.0.bin", {8, 2});
+  const at::Tensor ort = runInOrt(dir, {run + "/exports/model.qdq.onnx"}, x)[0];
   const double lsb = paramOf(*m, m->graph().outputs()[0]->producer(), quant::kScale).item<double>();
   CHECK(maxAbsDiff(ort, expected) <= 2.001 * lsb);
 }
@@ -149,9 +139,23 @@ TEST_CASE("recipe: calibrate (PTQ, histogram + MSE, bias calibration) -> QDQ exp
   const float scale = paramOf(*m, q, quant::kScale).item<float>();
   CHECK(scale == std::exp2(std::round(std::log2(scale))));  // power of 2
   CHECK(paramOf(*m, q, quant::kObserverMode).item<int64_t>() == 0);
+  // Bias calibration is on by default: the BN betas (zeros in the zoo model) moved.
+  CHECK(m->tensor("features.0.1.bias").abs().max().item<double>() > 0);
   onnx::ModelProto p;
   REQUIRE(p.ParseFromString(readText(dir + "/run/exports/model.qdq.onnx")));
   CHECK(p.opset_import(0).version() == 13);
+  // Its twin: bias_calibration: false leaves them as they were.
+  writeText(dir + "/r2.yaml", std::string(kHeader) + R"(stages:
+  - kind: calibrate
+    preset: WC8SYMP2_AT8SYMP2
+    batches: 3
+    bias_calibration: false
+)");
+  r = runCli("r2.yaml --output run2", dir, builtinPlugins());
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  auto m2 = GraphModule::load(dir + "/run2/checkpoints/stage-0-calibrate.edgeopt");
+  CHECK(m2->tensor("features.0.1.bias").abs().max().item<double>() == 0);
 }
 
 TEST_CASE("recipe: a malformed scheme stops the run before anything runs, at its line", "[quant][stages]") {

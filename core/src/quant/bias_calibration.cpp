@@ -71,20 +71,21 @@ std::vector<std::pair<at::Tensor, at::Tensor>> switchQuantizers(GraphModule& m,
 }  // namespace
 
 BiasCalibrator::BiasCalibrator(GraphModule& model) : model_(model) {
-  for (const auto& [name, bias] : biasTargets(model)) float_biases_.emplace_back(name, bias.detach().clone());
+  for (const auto& [name, bias] : biasTargets(model)) shifts_.emplace_back(name, at::zeros_like(bias.detach()));
 }
 
 double BiasCalibrator::step(const at::Tensor& images, double factor) {
   at::NoGradGuard no_grad;
   const auto targets = biasTargets(model_);
   if (targets.empty()) return 0;
-  // The float reference: quantizers off, the original biases.
+  // The float reference: quantizers off, the biases without this
+  // calibrator's shifts (with training in between, the trained biases).
   std::vector<std::pair<std::string, at::Tensor>> current;
-  for (const auto& [name, original] : float_biases_) {
+  for (const auto& [name, shift] : shifts_) {
     auto it = targets.find(name);
     if (it == targets.end()) continue;
     current.emplace_back(name, it->second.clone());
-    it->second.copy_(original);
+    it->second.sub_(shift.to(it->second.scalar_type()));
   }
   const auto saved = switchQuantizers(model_, nullptr);
   std::map<std::string, at::Tensor> reference;
@@ -100,12 +101,16 @@ double BiasCalibrator::step(const at::Tensor& images, double factor) {
   const auto quantized = channelMeans(model_, images, targets);
   double total = 0;
   int64_t count = 0;
-  for (const auto& [name, bias] : targets) {
+  for (auto& [name, applied] : shifts_) {
+    auto t = targets.find(name);
     auto r = reference.find(name);
     auto q = quantized.find(name);
-    if (r == reference.end() || q == quantized.end() || r->second.sizes() != bias.sizes()) continue;
+    if (t == targets.end() || r == reference.end() || q == quantized.end() || r->second.sizes() != t->second.sizes())
+      continue;
+    const at::Tensor& bias = t->second;
     const at::Tensor shift = (r->second - q->second) * factor;
     bias.add_(shift.to(bias.scalar_type()));
+    applied.add_(shift.to(applied.scalar_type()));
     total += shift.abs().sum().item<double>();
     count += shift.numel();
   }

@@ -130,10 +130,12 @@ void foldForExport(GraphModule& model);
 namespace edgeopt::quant {
 
 // Bias calibration (TI's): each step runs a batch through the model twice,
-// as the float model (fake-quantization off, the biases as they were when the
-// calibrator was made) and quantized (observers as set), and moves each
-// quantized layer's bias by factor * (float mean - quantized mean) per output
-// channel (conv_bn_qat: the BN beta; conv2d/linear: their bias). Observer
+// as the float model (fake-quantization off, the biases without the shifts
+// this calibrator applied so far) and quantized (observers as set), and moves
+// each quantized layer's bias by factor * (float mean - quantized mean) per
+// output channel (conv_bn_qat: the BN beta; conv2d/linear: their bias).
+// Keeping the shifts (not the original biases) makes it usable between QAT
+// optimizer steps: the float reference follows the trained biases. Observer
 // modes and enable flags are restored after each step.
 class BiasCalibrator {
  public:
@@ -143,7 +145,7 @@ class BiasCalibrator {
 
  private:
   GraphModule& model_;
-  std::vector<std::pair<std::string, at::Tensor>> float_biases_;  // node name -> original bias
+  std::vector<std::pair<std::string, at::Tensor>> shifts_;  // node name -> sum of the shifts applied
 };
 
 }  // namespace edgeopt::quant
