@@ -148,6 +148,23 @@ TEST_CASE("nms: greedy by score, IoU strictly above the threshold suppresses", "
   CHECK(nms(boxes, scores, 0.65) == std::vector<int64_t>{3, 0, 2});
   CHECK(nms(boxes, scores, 0.9) == std::vector<int64_t>{3, 0, 1, 2});
   CHECK(nms(boxes, scores, 0.5) == std::vector<int64_t>{3, 0});
+  // max_keep: the first kept ones, as truncating the full result.
+  CHECK(nms(boxes, scores, 0.9, 2) == std::vector<int64_t>{3, 0});
+  CHECK(nms(boxes, scores, 0.65, 5) == std::vector<int64_t>{3, 0, 2});
+}
+
+TEST_CASE("yolo detections: an untrained model's thousands of candidates stay at 300 per image, fast", "[detection]") {
+  // Every box of every class scores above .001: 3 * (16*16 + 8*8 + 4*4) = 1008
+  // boxes x 10 classes = 10080 candidates per image, spread so that few overlap.
+  const int64_t nc = 10, no = 5 + nc;
+  std::vector<at::Tensor> heads;
+  for (int64_t s : {8, 16, 32}) heads.push_back(at::full({2, 3 * no, 128 / s, 128 / s}, 3.f));
+  for (auto& h : heads)
+    for (int64_t a = 0; a < 3; ++a) h.narrow(1, a * no + 2, 2).fill_(-3.f);  // small boxes: sigmoid(-3) * 2
+  const auto dets = yoloDetections(heads, zooAnchors(), 128, 128);
+  REQUIRE(dets.size() == 2);
+  CHECK(dets[0].size() == 300);
+  CHECK(dets[1].size() == 300);
 }
 
 TEST_CASE("yolo detections: decoding puts a confident cell's box where Detect does", "[detection]") {

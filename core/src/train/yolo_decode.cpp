@@ -36,7 +36,7 @@ at::Tensor decode(const std::vector<at::Tensor>& heads, const at::Tensor& anchor
 
 }  // namespace
 
-std::vector<int64_t> nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold) {
+std::vector<int64_t> nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold, int64_t max_keep) {
   const at::Tensor b = boxes.to(at::kFloat).contiguous();
   const at::Tensor order = std::get<1>(scores.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true));
   const int64_t n = b.size(0);
@@ -50,6 +50,7 @@ std::vector<int64_t> nms(const at::Tensor& boxes, const at::Tensor& scores, doub
     const int64_t i = idx[oi];
     if (suppressed[static_cast<size_t>(i)]) continue;
     keep.push_back(i);
+    if (max_keep > 0 && static_cast<int64_t>(keep.size()) >= max_keep) break;
     for (int64_t oj = oi + 1; oj < n; ++oj) {
       const int64_t j = idx[oj];
       if (suppressed[static_cast<size_t>(j)]) continue;
@@ -99,8 +100,7 @@ std::vector<std::vector<Detection>> yoloDetections(const std::vector<at::Tensor>
     rows_score = rows_score.index({order});
     rows_class = rows_class.index({order});
     const at::Tensor shifted = rows_boxes + rows_class.unsqueeze(1).to(at::kFloat) * kClassOffset;
-    std::vector<int64_t> kept = nms(shifted, rows_score, o.iou_threshold);
-    if (static_cast<int64_t>(kept.size()) > o.max_detections) kept.resize(static_cast<size_t>(o.max_detections));
+    const std::vector<int64_t> kept = nms(shifted, rows_score, o.iou_threshold, o.max_detections);
     auto bx = rows_boxes.accessor<float, 2>();
     auto sc = rows_score.accessor<float, 1>();
     auto cl = rows_class.accessor<int64_t, 1>();

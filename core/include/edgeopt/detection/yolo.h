@@ -64,7 +64,10 @@ std::vector<std::vector<Detection>> yoloDetections(const std::vector<at::Tensor>
 
 // Greedy NMS as torchvision.ops.nms: `boxes` [n, 4] corners, `scores` [n];
 // returns the kept indices by descending score (a box is dropped when its IoU
-// with a kept one is > iou_threshold).
-std::vector<int64_t> nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold);
+// with a kept one is > iou_threshold). max_keep > 0 stops after that many:
+// the same as truncating the full result, but O(max_keep * n) instead of
+// O(n^2) when an untrained model scores thousands of boxes.
+std::vector<int64_t> nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold,
+                         int64_t max_keep = 0);
 
 }  // namespace edgeopt::detection
