@@ -9,7 +9,9 @@
 //   - opset 13..18 (default 17), libonnx checker + strict shape inference,
 //     metadata edgeopt_quantization = the scheme (preset) name.
 // Options as the `onnx` exporter: opset, input_shape, dynamic_batch, check
-// (libonnx 1.12 knows opsets up to 17: opset 18 needs check: false).
+// (libonnx 1.12 knows opsets up to 17: opset 18 needs check: false); and
+// tidl_names: short [A-Za-z0-9_] tensor/node names for TI's TIDL import
+// (README "Importing into TIDL").
 #include "onnx_proto.h"
 #include "quant_plugin.h"
 
@@ -28,6 +30,7 @@ class QdqExporter : public Exporter {
     options_.opset = o.get<int64_t>("opset");
     options_.dynamic_batch = o.get<bool>("dynamic_batch");
     check_ = o.get<bool>("check");
+    tidl_names_ = o.get<bool>("tidl_names");
     if (o.has("input_shape")) options_.input_shapes = {o.get<std::vector<int64_t>>("input_shape")};
   }
 
@@ -47,6 +50,7 @@ class QdqExporter : public Exporter {
     lowered.metadata["edgeopt_format"] = "QDQ";
     lowered.doc_string = "EdgeOpt QDQ export, quantization scheme " + scheme;
     onnx::ModelProto proto = onnx_export::toModelProto(lowered);
+    if (tidl_names_) renameForTidl(proto);
     if (check_) onnx_export::checkModel(proto);
     std::string bytes;
     if (!proto.SerializeToString(&bytes))
@@ -57,6 +61,7 @@ class QdqExporter : public Exporter {
  private:
   ir::OnnxLowerOptions options_;
   bool check_ = true;
+  bool tidl_names_ = false;
 };
 
 }  // namespace
@@ -65,6 +70,9 @@ ExporterFactory qdqExporterFactory() {
   ExporterFactory f;
   f.summary = "QDQ ONNX of a quantized model (int8 per-channel weights, int32 biases, Q/DQ activations; opset 13-18)";
   onnx_export::addOnnxExportOptions(f.options);
+  f.options.add("tidl_names", OptionType::Bool)
+      .defaultValue(false)
+      .help("rename tensors and nodes to short [A-Za-z0-9_] names for TIDL (graph inputs/outputs kept)");
   f.create = [](const Options& o) { return std::make_unique<QdqExporter>(o); };
   return f;
 }

@@ -181,3 +181,48 @@ TEST_CASE("a quantized model exports to TorchScript and to plain ONNX with the s
   CHECK(maxAbsDiff(ort, expected) <= 1.001 * lsb);
 }
 
+
+TEST_CASE("QDQ export with tidl_names: short legal unique names, ONNX Runtime output unchanged", "[quant][onnx]") {
+  loadBuiltinPlugin("quant");
+  const std::string dir = scratchDir("qdq-tidl-names");
+  at::manual_seed(9);
+  const at::Tensor x = at::randn({4, 3, 64, 64});
+  auto m = zooModel("mobilenet_v2");
+  quant::insertQuantizers(*m, presetOptions("WC8_AT8"));
+  calibrateRandom(*m, {8, 3, 64, 64}, 2);
+  REQUIRE_NOTHROW(makeExporter("qdq_onnx")->write(*m, dir + "/plain.onnx"));
+  REQUIRE_NOTHROW(makeExporter("qdq_onnx", "{tidl_names: true}")->write(*m, dir + "/tidl.onnx"));
+  onnx::ModelProto plain, tidl;
+  REQUIRE(plain.ParseFromString(readText(dir + "/plain.onnx")));
+  REQUIRE(tidl.ParseFromString(readText(dir + "/tidl.onnx")));
+  REQUIRE_NOTHROW(onnx::checker::check_model(tidl));
+  CHECK(opCounts(tidl) == opCounts(plain));
+  auto legal = [](const std::string& s) {
+    if (s.empty() || s.size() > 24) return false;
+    for (char c : s)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+    return true;
+  };
+  std::set<std::string> values, nodes;
+  size_t illegal = 0, long_before = 0;
+  for (const auto& t : tidl.graph().initializer()) {
+    illegal += !legal(t.name());
+    CHECK(values.insert(t.name()).second);
+  }
+  for (const auto& n : tidl.graph().node()) {
+    illegal += !legal(n.name());
+    CHECK(nodes.insert(n.name()).second);
+    for (const auto& out : n.output()) {
+      illegal += !legal(out);
+      CHECK(values.insert(out).second);  // SSA: one producer per name, none an initializer's
+    }
+  }
+  for (const auto& n : plain.graph().node())
+    for (const auto& out : n.output()) long_before += !legal(out);
+  CHECK(illegal == 0);
+  CHECK(long_before > 0);  // the plain export's names are the long module paths
+  CHECK(tidl.graph().input(0).name() == plain.graph().input(0).name());
+  CHECK(tidl.graph().output(0).name() == plain.graph().output(0).name());
+  const std::vector<at::Tensor> ort = runInOrt(dir, {dir + "/plain.onnx", dir + "/tidl.onnx"}, x);
+  CHECK(at::equal(ort[0], ort[1]));
+}
