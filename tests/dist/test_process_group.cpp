@@ -141,7 +141,7 @@ TEST_CASE("rendezvous: a rank whose rank 0 never comes fails within the timeout,
   } catch (const edgeopt::RuntimeFailure& e) {
     const std::string m = e.what();
     CHECK(m.rfind("rank 1 of 2: the rendezvous at MASTER_ADDR:MASTER_PORT = 127.0.0.1:" + std::to_string(port) +
-                      " failed within 2",
+                      " failed after ",
                   0) == 0);
     CHECK(m.find("is rank 0 running and reachable there?") != std::string::npos);
   }

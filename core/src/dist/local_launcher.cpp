@@ -143,16 +143,28 @@ int runLocalRanks(int nproc, const std::vector<std::string>& argv) {
   ::signal(SIGINT, forwardSignal);
   ::signal(SIGTERM, forwardSignal);
 
-  int result = 0, running = nproc;
-  std::string failure;  // said last, after every rank's own last words
-  std::optional<std::chrono::steady_clock::time_point> kill_at;  // set once a rank failed
+  // The run's status is its root cause's. The first rank to fail is usually
+  // it; but rank 0 hosts the rendezvous, and when it stops on a bad recipe,
+  // flag or file (codes 2-5) the others fail at once with a generic runtime
+  // error (1) that may be reaped first. So a first failure with code 1 gives
+  // the others a moment to exit on their own, and rank 0's own code 2-5
+  // outranks it.
+  using Clock = std::chrono::steady_clock;
+  int running = nproc, root_rank = -1, root_code = 0;
+  std::string root_text;
+  std::optional<Clock::time_point> term_at, kill_at;  // set once a rank failed
+  bool terminated = false;
   while (running > 0) {
     int status = 0;
-    const pid_t pid = ::waitpid(-1, &status, kill_at ? WNOHANG : 0);
+    const pid_t pid = ::waitpid(-1, &status, term_at ? WNOHANG : 0);
     if (pid < 0 && errno == EINTR) continue;
     if (pid < 0) break;
-    if (pid == 0) {  // stopping the others: give them a grace period, then KILL
-      if (std::chrono::steady_clock::now() >= *kill_at) forwardSignal(SIGKILL);
+    if (pid == 0) {  // stopping the others: TERM after the grace period, KILL 5 s later
+      if (!terminated && Clock::now() >= *term_at) {
+        forwardSignal(SIGTERM);
+        terminated = true;
+      }
+      if (Clock::now() >= *kill_at) forwardSignal(SIGKILL);
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       continue;
     }
@@ -161,20 +173,26 @@ int runLocalRanks(int nproc, const std::vector<std::string>& argv) {
     if (r == nproc) continue;
     children[static_cast<size_t>(r)] = -1;
     --running;
-    if (exitCodeOf(status) == 0 || result != 0) continue;
-    // The first failure: the others would wait for it in a collective until
-    // the timeout, so stop them now.
-    result = exitCodeOf(status);
-    failure = "error: rank " + std::to_string(r) + " " + describe(status) + "; stopped the other " +
-              std::to_string(running) + " rank(s)";
-    forwardSignal(SIGTERM);
-    kill_at = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    const int code = exitCodeOf(status);
+    if (code == 0 || terminated) continue;  // finished, or stopped by us
+    const bool rank0_cause = r == 0 && WIFEXITED(status) && code >= 2 && code <= 5 && root_code == 1;
+    if (root_rank < 0 || rank0_cause) {
+      root_rank = r;
+      root_code = code;
+      root_text = describe(status);
+    }
+    if (!term_at) {
+      term_at = Clock::now() + std::chrono::seconds(code == 1 ? 2 : 0);
+      kill_at = *term_at + std::chrono::seconds(5);
+    }
   }
   for (auto& t : relays) t.join();  // each ends when its rank has exited
-  if (!failure.empty()) std::cerr << failure << std::endl;
+  // Said last, after every rank's own last words.
+  if (root_rank >= 0)
+    std::cerr << "error: rank " << root_rank << " " << root_text << "; stopped the others" << std::endl;
   ::signal(SIGINT, SIG_DFL);
   ::signal(SIGTERM, SIG_DFL);
-  return result;
+  return root_code;
 }
 
 }  // namespace edgeopt::dist

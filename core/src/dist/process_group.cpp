@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
+#include <fmt/format.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -136,6 +137,7 @@ std::unique_ptr<ProcessGroup> ProcessGroup::connect(const LaunchInfo& info, std:
   options.waitWorkers = true;  // the constructor returns when every rank has joined
   options.timeout = timeout;
   const std::string where = info.master_addr + ":" + std::to_string(info.master_port);
+  const auto started = std::chrono::steady_clock::now();
   try {
     impl->store = c10::make_intrusive<::c10d::TCPStore>(info.master_addr, options);
     // The server's constructor waits for the clients, but a client's returns
@@ -149,13 +151,15 @@ std::unique_ptr<ProcessGroup> ProcessGroup::connect(const LaunchInfo& info, std:
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   } catch (const std::exception& e) {
-    const double seconds = static_cast<double>(timeout.count()) / 1000.0;
-    throw RuntimeFailure(
-        "rank " + std::to_string(info.rank) + " of " + std::to_string(info.world_size) +
-        ": the rendezvous at MASTER_ADDR:MASTER_PORT = " + where + " failed within " + std::to_string(seconds) +
-        " s (" + errorText(e) + "); " +
-        (info.rank == 0 ? "is the port free, and did every rank start?"
-                        : "is rank 0 running and reachable there? (EDGEOPT_DIST_TIMEOUT sets the wait)"));
+    // Says how long it waited: the whole timeout, or less when a peer went
+    // away (rank 0 stopping on a bad recipe closes the store under the others).
+    const auto waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    throw RuntimeFailure("rank " + std::to_string(info.rank) + " of " + std::to_string(info.world_size) +
+                         ": the rendezvous at MASTER_ADDR:MASTER_PORT = " + where + " failed after " +
+                         fmt::format("{:.1f} s ({}); ", waited, errorText(e)) +
+                         (info.rank == 0 ? "is the port free, and did every rank start?"
+                                         : "is rank 0 running and reachable there? (EDGEOPT_DIST_TIMEOUT = " +
+                                               std::to_string(timeout.count() / 1000) + " s)"));
   }
   return std::unique_ptr<ProcessGroup>(new ProcessGroup(std::move(impl)));
 }
