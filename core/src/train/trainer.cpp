@@ -201,7 +201,12 @@ MetricRow Trainer::fit() {
       dist::averageGradients(model.parameters());
       if (c.clip_grad_norm > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), c.clip_grad_norm);
       I.optimizer->step();
-      if (I.hooks.on_batch_end) I.hooks.on_batch_end(batch->images, model);
+      if (I.hooks.on_batch_end) {
+        I.hooks.on_batch_end(batch->images, model);
+        // A hook may change the model from this rank's batch (QAT's bias
+        // calibration): rank 0's result is kept everywhere, replicas stay equal.
+        dist::broadcastState(model);
+      }
       task->accumulate(outputs, *batch, loss, stats);
       stats.examples += static_cast<double>(batch->images.size(0));
       ++batch_index;
