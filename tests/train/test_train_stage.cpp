@@ -98,7 +98,7 @@ TEST_CASE("train stage: learns, writes metrics per epoch, resumes after kill -9 
   const auto again = metrics(dir + "/killed");
   REQUIRE(again.size() == 4);
   for (size_t e = 0; e < 4; ++e)
-    for (const char* key : {"train_loss", "train_top1", "val_loss", "val_top1", "lr"})
+    for (const char* key : {"train_loss", "train_top1", "val_loss", "val_top1", "lr", "best_epoch"})
       CHECK(again[e][key] == rows[e][key]);
   auto a = edgeopt::GraphModule::load(dir + "/full/exports/model.edgeopt")->stateDict();
   auto b = edgeopt::GraphModule::load(dir + "/killed/exports/model.edgeopt")->stateDict();
