@@ -16,13 +16,16 @@ class TrainStage : public edgeopt::Stage {
  public:
   explicit TrainStage(const edgeopt::Options& o) : config_(edgeopt::TrainConfig::fromOptions(o)) {}
 
-  std::vector<std::string> plan(const edgeopt::GraphModule&) const override {
+  std::vector<std::string> plan(const edgeopt::GraphModule& model) const override {
     char line[200];
     std::snprintf(line, sizeof line, "%s: %ld epochs, %s lr %g (%s%s), weight decay %g%s; keeps the %s model",
                   config_.task.c_str(), static_cast<long>(config_.epochs), config_.optimizer.c_str(), config_.lr,
                   config_.schedule.c_str(), config_.warmup_epochs > 0 ? ", warm-up" : "", config_.weight_decay,
                   config_.label_smoothing > 0 ? ", label smoothing" : "", config_.keep.c_str());
-    return {line};
+    std::vector<std::string> lines{line};
+    const std::string task = edgeopt::makeTrainTask(config_.taskOptions())->describeModel(model);
+    if (!task.empty()) lines.push_back(task);
+    return lines;
   }
 
   void run(edgeopt::StageContext& ctx) override { edgeopt::Trainer(ctx, config_).fit(); }
@@ -36,6 +39,12 @@ class EvaluateStage : public edgeopt::Stage {
   explicit EvaluateStage(const edgeopt::Options& o)
       : max_batches_(o.get<int64_t>("max_batches")) {
     task_options_.task = o.get<std::string>("task");
+  }
+
+  std::vector<std::string> plan(const edgeopt::GraphModule& model) const override {
+    const auto task = edgeopt::makeTrainTask(task_options_);
+    const std::string described = task->describeModel(model);
+    return {task->name() + " metrics on the val split" + (described.empty() ? "" : "; " + described)};
   }
 
   void run(edgeopt::StageContext& ctx) override {

@@ -150,6 +150,12 @@ TEST_CASE("detection stage: a task that does not fit the data or the model stops
   CHECK(model.code == 1);
   CHECK(model.lastErrLine().find("task: detection needs a YOLO-style model with an anchors buffer") !=
         std::string::npos);
+  // --dry-run finds the missing anchors before anything runs.
+  CliResult dry = runCli("r.yaml --dry-run --set 'model={source: zoo, name: resnet18, num_classes: 2, input_size: 64}'",
+                         dir, plugins());
+  CHECK(dry.code == 1);
+  CHECK(dry.lastErrLine().find("r.yaml:18:5: stages.0: planning stage 'train' (plugin train) failed: task: detection "
+                               "needs a YOLO-style model") != std::string::npos);
   // A model with fewer classes than the data.
   CliResult classes = runCli("r.yaml --output c --set stages.0.epochs=1 --set model.num_classes=1", dir, plugins());
   CHECK(classes.code == 1);

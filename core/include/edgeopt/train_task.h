@@ -68,6 +68,12 @@ class TrainTask {
   virtual bool metricsAreExampleMeans() const { return false; }
   // The evaluate() metric that ranks checkpoints; higher is better.
   virtual std::string mainMetric() const = 0;
+  // For --dry-run: checks that `model` suits the task (RuntimeFailure saying
+  // what is missing otherwise) and describes what the task reads from it.
+  virtual std::string describeModel(const GraphModule& model) const {
+    (void)model;
+    return "";
+  }
 };
 
 struct TaskOptions {

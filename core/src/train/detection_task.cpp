@@ -40,6 +40,12 @@ class DetectionTask : public TrainTask {
   std::string name() const override { return "detection"; }
   std::string mainMetric() const override { return "map"; }
 
+  std::string describeModel(const GraphModule& model) const override {
+    const at::Tensor anchors = yoloAnchors(model);
+    return "YOLO head: " + std::to_string(anchors.size(0)) + " levels x " + std::to_string(anchors.size(1)) +
+           " anchors; COCO mAP after NMS (conf 0.001, IoU 0.65, 300 per image)";
+  }
+
   BatchLoss loss(const GraphModule& model, const std::vector<at::Tensor>& outputs, const Batch& batch) override {
     const at::Tensor anchors = yoloAnchors(model);
     requireClassesFit(batch, numClasses(outputs, anchors));
