@@ -179,6 +179,46 @@ void profileStep(Trainee& t, const at::Tensor& x, const at::Tensor& y, const std
   for (size_t i = 0; i < top.size() && i < 14; ++i) std::printf("  %8.1f ms  %s\n", top[i].first, top[i].second.c_str());
 }
 
+// --kernels: one activation-sized tensor (32 x 96 x 32 x 32, the expanded
+// width of mobilenet_v2's early blocks at 64x64), forward + backward of the
+// fake-quant kernels alone, interleaved medians: LibTorch's, EdgeOpt's, and
+// ReLU6 then EdgeOpt's vs EdgeOpt's with the ReLU6 folded in.
+void benchKernels() {
+  using edgeopt::quant::fakeQuantizePerTensor;
+  const at::Tensor x = at::randn({32, 96, 32, 32}) * 3;
+  const at::Tensor dy = at::randn_like(x);
+  using Fn = std::function<at::Tensor(const at::Tensor&)>;
+  const std::vector<std::pair<std::string, Fn>> cases = {
+      {"libtorch fake_quantize_per_tensor_affine", [](const at::Tensor& t) {
+         return at::fake_quantize_per_tensor_affine(t, 0.05, 10, 0, 255);
+       }},
+      {"edgeopt fakeQuantizePerTensor", [](const at::Tensor& t) { return fakeQuantizePerTensor(t, 0.05f, 10, 0, 255); }},
+      {"relu6 (hardtanh) + edgeopt", [](const at::Tensor& t) {
+         return fakeQuantizePerTensor(at::hardtanh(t, 0.0, 6.0), 0.05f, 10, 0, 255);
+       }},
+      {"edgeopt with relu6 folded", [](const at::Tensor& t) {
+         return fakeQuantizePerTensor(t, 0.05f, 0, 0, 255, edgeopt::quant::FusedClamp{0.0f, 6.0f});
+       }}};
+  std::vector<std::vector<double>> fwd(cases.size()), bwd(cases.size());
+  for (int rep = 0; rep < 23; ++rep)
+    for (size_t k = 0; k < cases.size(); ++k) {
+      at::Tensor leaf = x.detach().requires_grad_(true);
+      const auto t0 = Clock::now();
+      at::Tensor y = cases[k].second(leaf);
+      const auto t1 = Clock::now();
+      y.backward(dy);
+      const auto t2 = Clock::now();
+      if (rep < 3) continue;  // warm-up
+      fwd[k].push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+      bwd[k].push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+    }
+  std::printf("fake-quant kernels on %lld floats, 2 threads, medians of 20 interleaved runs\n",
+              static_cast<long long>(x.numel()));
+  std::printf("%-44s %10s %10s\n", "", "fwd ms", "bwd ms");
+  for (size_t k = 0; k < cases.size(); ++k)
+    std::printf("%-44s %10.2f %10.2f\n", cases[k].first.c_str(), median(fwd[k]), median(bwd[k]));
+}
+
 int main(int argc, char** argv) {
   edgeopt::usePassiveOpenMPWait(argv);
   edgeopt::tuneMalloc();
@@ -189,6 +229,10 @@ int main(int argc, char** argv) {
   c10::SetCPUAllocator(counter, /*priority=*/100);
   at::set_num_threads(2);
   at::manual_seed(0);
+  if (argc > 1 && std::string(argv[1]) == "--kernels") {
+    benchKernels();
+    return 0;
+  }
 
   edgeopt::ZooOptions o;
   o.num_classes = 10;

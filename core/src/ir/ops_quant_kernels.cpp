@@ -14,6 +14,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
@@ -88,6 +89,7 @@ bool fastPathApplies(const at::Tensor& x, int64_t qmin, int64_t qmax) {
 // y (and code when `with_code`) for a per-tensor grid.
 std::pair<at::Tensor, at::Tensor> perTensorForward(const at::Tensor& input, Grid g, std::optional<FusedClamp> clamp,
                                                    bool with_code) {
+  RECORD_FUNCTION("edgeopt::fake_quantize_per_tensor", std::vector<c10::IValue>());  // named in profiles
   const at::Tensor x = input.contiguous();
   at::Tensor y = at::empty(x.sizes(), x.options());
   at::Tensor code = with_code ? at::empty(x.sizes(), x.options().dtype(at::kByte)) : at::Tensor();
@@ -105,6 +107,7 @@ std::pair<at::Tensor, at::Tensor> perTensorForward(const at::Tensor& input, Grid
 std::pair<at::Tensor, at::Tensor> perChannelForward(const at::Tensor& input, const at::Tensor& scale,
                                                     const at::Tensor& zero_point, int64_t axis, int64_t qmin,
                                                     int64_t qmax, bool with_code) {
+  RECORD_FUNCTION("edgeopt::fake_quantize_per_channel", std::vector<c10::IValue>());
   const at::Tensor x = input.contiguous();
   const at::Tensor s = scale.detach().to(at::kFloat).contiguous();
   const at::Tensor z = zero_point.detach().to(at::kLong).contiguous();
@@ -133,6 +136,7 @@ std::pair<at::Tensor, at::Tensor> perChannelForward(const at::Tensor& input, con
 }
 
 at::Tensor gradientFromCode(const at::Tensor& grad, const at::Tensor& code) {
+  RECORD_FUNCTION("edgeopt::fake_quantize_backward", std::vector<c10::IValue>());
   const at::Tensor dy = grad.contiguous().to(at::kFloat);
   at::Tensor dx = at::empty(code.sizes(), dy.options());
   const float* gp = dy.data_ptr<float>();
