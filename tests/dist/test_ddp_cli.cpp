@@ -23,6 +23,7 @@
 #include <thread>
 
 #include <arpa/inet.h>
+#include <csignal>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -262,4 +263,35 @@ TEST_CASE("ddp: a rank that cannot reach rank 0 fails within EDGEOPT_DIST_TIMEOU
   CHECK(both.code == 2);
   CHECK(both.lastErrLine() ==
         "error: --nproc starts its own ranks; unset WORLD_SIZE/RANK (or launch without --nproc)");
+}
+
+TEST_CASE("ddp: a rank that hangs makes the others fail after EDGEOPT_DIST_TIMEOUT, not wait forever", "[dist]") {
+  const std::string dir = scratchDir("ddp-hang");
+  makeImageFolder(dir + "/images");
+  writeText(dir + "/r.yaml", kRecipe);
+  const std::string elsewhere = scratchDir("ddp-hang-rank1");
+  const int port = freePort();
+  const std::string env = " EDGEOPT_DIST_TIMEOUT=4 EDGEOPT_NO_BUILTIN_PLUGINS=1 EDGEOPT_PLUGIN_PATH='" + plugins() + "'";
+  // Rank 1 in the background (its pid kept), then stopped (SIGSTOP) while
+  // rank 0 trains: its sockets stay open, so only the timeout can end the wait.
+  const std::string rank1 = "cd '" + elsewhere + "' && { RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" +
+                            std::to_string(port) + env + " '" + EDGEOPT_BINARY_DIR + "/bin/edgeopt-run' '" + dir +
+                            "/r.yaml' --set stages.1.epochs=1000 >/dev/null 2>&1 & echo $! > pid; }";
+  REQUIRE(std::system(rank1.c_str()) == 0);
+  const pid_t pid = std::stoi(readText(elsewhere + "/pid"));
+  CliResult rank0;
+  std::thread first([&] {
+    rank0 = runCli("r.yaml --output out --set stages.1.epochs=1000", dir, plugins(),
+                   "RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) +
+                       " EDGEOPT_DIST_TIMEOUT=4");
+  });
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  const auto t0 = std::chrono::steady_clock::now();
+  ::kill(pid, SIGSTOP);
+  first.join();
+  ::kill(pid, SIGKILL);
+  CHECK(rank0.code == 1);
+  CHECK(rank0.lastErrLine().find("error: ") == 0);
+  CHECK(rank0.lastErrLine().find("4000ms") != std::string::npos);  // Gloo's or the store's timeout
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30));
 }
