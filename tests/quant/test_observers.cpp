@@ -51,6 +51,27 @@ TEST_CASE("per-channel current observer: each row's own range, every forward", "
   CHECK(s.max_val[1].item<float>() == 2.f);
 }
 
+TEST_CASE("per-channel observers: the row loop (contiguous weights) equals the tensor path bit for bit",
+          "[quant][observer]") {
+  at::manual_seed(8);
+  for (const char* kind : {"current", "minmax", "moving_average"}) {
+    INFO(kind);
+    auto fast = FakeQuantState::make(6, 1.0, 0, 2), generic = FakeQuantState::make(6, 1.0, 0, 2);
+    ir::Attrs attrs = {{"quant_min", int64_t{-128}}, {"quant_max", int64_t{127}}, {"symmetric", true},
+                       {"axis", int64_t{0}},         {"observer", kind},       {"averaging_constant", 0.3}};
+    for (int step = 0; step < 4; ++step) {
+      const at::Tensor strided = (at::randn({5, 6}) * (step + 1)).t();  // [6, 5], not contiguous: the tensor path
+      const at::Tensor y_fast = runFakeQuant(strided.contiguous(), fast, attrs);
+      const at::Tensor y_generic = runFakeQuant(strided, generic, attrs);
+      CHECK(at::equal(y_fast, y_generic));
+    }
+    CHECK(at::equal(fast.min_val.view(at::kInt), generic.min_val.view(at::kInt)));
+    CHECK(at::equal(fast.max_val.view(at::kInt), generic.max_val.view(at::kInt)));
+    CHECK(at::equal(fast.scale.view(at::kInt), generic.scale.view(at::kInt)));
+    CHECK(at::equal(fast.zero_point, generic.zero_point));
+  }
+}
+
 TEST_CASE("histogram observer: bins cover the data, grow by exact doubling, keep every count", "[quant][observer]") {
   auto s = FakeQuantState::make(1, 1.0, 0, 2);
   ir::Attrs attrs = observed("histogram", {{"shrink_percentile", 0.0}});

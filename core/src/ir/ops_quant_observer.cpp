@@ -91,6 +91,65 @@ void updateRange(const std::string& kind, double averaging, const at::Tensor& mi
   }
 }
 
+// Per-channel observers on axis 0 of a contiguous float tensor (the weight
+// quantizers, every training step): per-row min/max, the range update and the
+// quantization parameters in plain loops, computing what the tensor path
+// (aminmax, updateRange, writeQParams) computes without ~10 small ATen ops
+// per weight. Returns false (nothing done) for other layouts or dtypes.
+bool observePerChannelRows(const ir::Node& n, const std::string& kind, double averaging, const at::Tensor& x,
+                           const std::vector<at::Tensor>& in) {
+  const at::Tensor &min_val = in[kMinVal], &max_val = in[kMaxVal], &scale = in[kScale], &zero_point = in[kZeroPoint];
+  const int64_t rows = x.dim() > 0 ? x.size(0) : 0;
+  auto plain = [rows](const at::Tensor& t, at::ScalarType type) {
+    return t.is_contiguous() && t.scalar_type() == type && t.numel() == rows && t.device().is_cpu();
+  };
+  if (rows == 0 || !x.is_contiguous() || x.scalar_type() != at::kFloat || x.numel() % rows != 0 ||
+      !plain(min_val, at::kFloat) || !plain(max_val, at::kFloat) || !plain(scale, at::kFloat) ||
+      !plain(zero_point, at::kInt) || (kind != "current" && kind != "minmax" && kind != "moving_average"))
+    return false;
+  const int64_t cols = x.numel() / rows;
+  if (cols == 0) return false;
+  const float* data = x.data_ptr<float>();
+  float* mn = min_val.data_ptr<float>();
+  float* mx = max_val.data_ptr<float>();
+  std::vector<float> lo(static_cast<size_t>(rows)), hi(static_cast<size_t>(rows));
+  bool first = false;  // as updateRange: any channel without a range resets all
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = data + r * cols;
+    float a = row[0], b = row[0];
+    for (int64_t c = 1; c < cols; ++c) {
+      a = std::min(a, row[c]);
+      b = std::max(b, row[c]);
+    }
+    if (!std::isfinite(a) || !std::isfinite(b))
+      throw RuntimeFailure("quantization observer: the tensor holds NaN or infinite values");
+    lo[static_cast<size_t>(r)] = a;
+    hi[static_cast<size_t>(r)] = b;
+    first = first || mn[r] > mx[r];
+  }
+  const auto avg = static_cast<float>(averaging);  // ATen multiplies float tensors by a float scalar
+  const QParamSpec spec = QParamSpec::of(n);
+  float* sp = scale.data_ptr<float>();
+  int32_t* zp = zero_point.data_ptr<int32_t>();
+  for (int64_t r = 0; r < rows; ++r) {
+    const float a = lo[static_cast<size_t>(r)], b = hi[static_cast<size_t>(r)];
+    if (kind == "current" || first) {
+      mn[r] = a;
+      mx[r] = b;
+    } else if (kind == "minmax") {
+      mn[r] = std::min(mn[r], a);
+      mx[r] = std::max(mx[r], b);
+    } else {
+      mn[r] = mn[r] + (a - mn[r]) * avg;
+      mx[r] = mx[r] + (b - mx[r]) * avg;
+    }
+    const auto [s, z] = computeQParams(mn[r], mx[r], spec);
+    sp[r] = s;
+    zp[r] = static_cast<int32_t>(z);
+  }
+  return true;
+}
+
 }  // namespace
 
 const std::vector<std::string>& fakeQuantBufferSuffixes() {
@@ -251,7 +310,9 @@ void observe(const ir::Node& n, const std::vector<at::Tensor>& in) {
   const at::Tensor& max_val = in[kMaxVal];
   const int64_t axis = n.getOr<int64_t>("axis", -1);
   const double averaging = n.getOr<double>("averaging_constant", 0.01);
-  if (axis >= 0) {
+  if (axis == 0 && observePerChannelRows(n, kind, averaging, x, in)) {
+    return;
+  } else if (axis >= 0) {
     at::Tensor per_channel = clamped(x, clamp).transpose(0, axis).reshape({x.size(axis), -1});
     auto [mn, mx] = at::aminmax(per_channel, 1);
     updateRange(kind, averaging, min_val, max_val, mn.view(min_val.sizes()), mx.view(max_val.sizes()));
