@@ -2,6 +2,7 @@
 // the `evaluate` stage (the task's metrics on the validation split, as a
 // metrics row: top-1/top-5 for classification, COCO mAP for detection).
 #include <edgeopt/data_loader.h>
+#include <edgeopt/distributed.h>
 #include <edgeopt/graph_module.h>
 #include <edgeopt/plugin.h>
 #include <edgeopt/stage.h>
@@ -51,12 +52,20 @@ class EvaluateStage : public edgeopt::Stage {
     auto dataset = ctx.dataset();
     const edgeopt::Options& data = *ctx.dataOptions();
     if (dataset->size(edgeopt::Split::Val) == 0) throw edgeopt::RuntimeFailure("the dataset has no val split");
-    auto loader = edgeopt::makeDataLoader(dataset, edgeopt::Split::Val, data,
-                                          edgeopt::loaderOptions(data, edgeopt::Split::Val, ctx.seed()));
     const auto task = edgeopt::makeTrainTask(task_options_);
+    // Data parallel: each rank scores its shard when the metrics combine
+    // from shards (as the trainer's validation), else the whole split.
+    edgeopt::LoaderOptions options = edgeopt::loaderOptions(data, edgeopt::Split::Val, ctx.seed());
+    if (task->metricsAreExampleMeans()) {
+      options.rank = edgeopt::dist::rank();
+      options.world_size = edgeopt::dist::worldSize();
+    }
+    auto loader = edgeopt::makeDataLoader(dataset, edgeopt::Split::Val, data, options);
+    edgeopt::MetricRow scores = task->evaluate(ctx.model(), *loader, max_batches_);
+    if (task->metricsAreExampleMeans()) scores = edgeopt::dist::combineShardMeans(std::move(scores), "images");
     nlohmann::ordered_json row;
     std::string text;
-    for (const auto& [name, value] : task->evaluate(ctx.model(), *loader, max_batches_)) {
+    for (const auto& [name, value] : scores) {
       row["val_" + name] = value;
       text += fmt::format("{}{} {:.4g}", text.empty() ? "" : ", ", name, value);
     }
