@@ -275,7 +275,8 @@ TEST_CASE("ddp: a rank that hangs makes the others fail after EDGEOPT_DIST_TIMEO
   writeText(dir + "/r.yaml", kRecipe);
   const std::string elsewhere = scratchDir("ddp-hang-rank1");
   const int port = freePort();
-  const std::string env = " EDGEOPT_DIST_TIMEOUT=4 EDGEOPT_NO_BUILTIN_PLUGINS=1 EDGEOPT_PLUGIN_PATH='" + plugins() + "'";
+  const std::string env =
+      " EDGEOPT_DIST_TIMEOUT=4 EDGEOPT_NO_BUILTIN_PLUGINS=1 EDGEOPT_PLUGIN_PATH='" + plugins() + "'";
   // Rank 1 in the background (its pid kept), then stopped (SIGSTOP) while
   // rank 0 trains: its sockets stay open, so only the timeout can end the wait.
   const std::string rank1 = "cd '" + elsewhere + "' && { RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" +

@@ -148,7 +148,8 @@ TEST_CASE("rendezvous: a rank whose rank 0 never comes fails within the timeout,
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(15));
 }
 
-TEST_CASE("launch environment: torchrun's variables, clear errors for bad ones, cores shared by local ranks", "[dist]") {
+TEST_CASE("launch environment: torchrun's variables, clear errors for bad ones, cores shared by local ranks",
+          "[dist]") {
   for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"})
     ::unsetenv(v);
   CHECK_FALSE(LaunchInfo::fromEnvironment().has_value());
