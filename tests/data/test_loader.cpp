@@ -161,3 +161,30 @@ TEST_CASE("loaderOptions reads the recipe's data section", "[data][loader]") {
   CHECK(val.batch_size == 100);
   CHECK_FALSE(val.shuffle);
 }
+
+TEST_CASE("a batch holds each example's transforms applied one by one", "[data][loader]") {
+  // The loader defers the trailing flip and normalize into collate's write;
+  // the batch must not differ from the eager pipeline by a bit.
+  const char* data =
+      "dataset: noise\n"
+      "train_transforms: [{random_resized_crop: 12}, {horizontal_flip: 0.5},\n"
+      "  {normalize: {mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225]}}]\n";
+  auto ds = std::make_shared<NoiseDataset>(10, 20, 24);
+  const auto pipeline = edgeopt::test::pipelineOf(
+      "[{random_resized_crop: 12}, {horizontal_flip: 0.5},"
+      " {normalize: {mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225]}}]");
+  for (int workers : {0, 2}) {
+    auto l = loader(ds, opts(4, false, workers), data);
+    l->startEpoch(3);
+    int64_t index = 0;
+    while (auto b = l->next()) {
+      for (int64_t i = 0; i < b->images.size(0); ++i, ++index) {
+        Sample s = Sample::fromExample(ds->get(Split::Train, static_cast<size_t>(index)));
+        Rng rng(7, 3, static_cast<uint64_t>(index));
+        pipeline.apply(s, rng);
+        CHECK(at::equal(b->images[i], imageToTensor(s.image, s.bgr)));
+      }
+    }
+    CHECK(index == 10);
+  }
+}

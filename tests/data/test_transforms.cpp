@@ -199,3 +199,67 @@ TEST_CASE("transform lists: recipe errors point at the entry", "[data][transform
   CHECK(pipelineOf("[to_rgb, {horizontal_flip: null}, {center_crop: [4, 6]}]").describe() ==
         std::vector<std::string>{"to_rgb", "horizontal_flip(p=0.5)", "center_crop(size=[4, 6])"});
 }
+
+namespace {
+
+// The loader's path: trailing flip/normalize deferred, done by writeCHW.
+at::Tensor runDeferred(const std::string& list, const cv::Mat& image, std::vector<Box>* boxes, uint64_t seed) {
+  Example e;
+  e.image = image;
+  if (boxes) e.boxes = *boxes;
+  Sample s = Sample::fromExample(std::move(e));
+  Rng rng(seed, 0, 0);
+  edgeopt::test::pipelineOf(list).applyDeferred(s, rng);
+  if (boxes) *boxes = s.boxes;
+  at::Tensor t = at::empty({s.image.channels(), s.image.rows, s.image.cols}, at::kFloat);
+  writeCHW(s, t.data_ptr<float>());
+  return t;
+}
+
+bool sameBoxes(const std::vector<Box>& a, const std::vector<Box>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].x1 != b[i].x1 || a[i].y1 != b[i].y1 || a[i].x2 != b[i].x2 || a[i].y2 != b[i].y2) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("deferred flip and normalize write the same tensor as the transforms one by one", "[data][transforms]") {
+  cv::Mat big(40, 50, CV_8UC3);
+  cv::RNG(3).fill(big, cv::RNG::UNIFORM, 0, 256);
+  const cv::Mat color = big(cv::Rect(3, 2, 41, 37));  // a view: strides differ from the width
+  cv::Mat gray;
+  cv::cvtColor(color, gray, cv::COLOR_BGR2GRAY);
+  const std::string imagenet = "{normalize: {mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225]}}";
+  const std::string one = "{normalize: {mean: [0.5], std: [0.25]}}";
+  const std::vector<std::pair<std::string, cv::Mat>> cases = {
+      {"[{random_resized_crop: 16}, {horizontal_flip: 0.5}, " + imagenet + "]", color},
+      {"[" + imagenet + ", {horizontal_flip: 0.5}]", color},  // the order of the two doesn't matter
+      {"[{horizontal_flip: 1}, {horizontal_flip: 0.5}]", color},
+      {"[{horizontal_flip: 0.5}, {center_crop: 20}, " + one + "]", color},  // flip before a crop: done at once
+      {"[" + one + ", {resize: [9, 7]}, {horizontal_flip: 0.5}]", gray},    // float image mirrored on write
+      {"[{random_resized_crop: 16}, {horizontal_flip: 0.5}, " + one + "]", gray},
+      {"[]", color},
+  };
+  for (const auto& [list, image] : cases) {
+    for (uint64_t seed = 0; seed < 8; ++seed) {
+      CAPTURE(list, seed);
+      std::vector<Box> eager_boxes{{2, 3, 20, 30, 0}}, deferred_boxes = eager_boxes;
+      const at::Tensor eager = runPipeline(list, image, &eager_boxes, seed);
+      const at::Tensor deferred = runDeferred(list, image, &deferred_boxes, seed);
+      REQUIRE(eager.sizes() == deferred.sizes());
+      CHECK(at::equal(eager, deferred));  // bit for bit
+      CHECK(sameBoxes(eager_boxes, deferred_boxes));
+    }
+  }
+}
+
+TEST_CASE("writeCHW scales bytes exactly as OpenCV's x / 255 conversion", "[data][transforms]") {
+  cv::Mat row(1, 256, CV_8UC1);
+  for (int x = 0; x < 256; ++x) row.at<uint8_t>(0, x) = static_cast<uint8_t>(x);
+  cv::Mat reference;
+  row.convertTo(reference, CV_32F, 1.0 / 255.0);
+  const at::Tensor t = imageToTensor(row, false);
+  for (int x = 0; x < 256; ++x) CHECK(t[0][0][x].item<float>() == reference.at<float>(0, x));
+}

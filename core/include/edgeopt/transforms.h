@@ -62,12 +62,23 @@ class Rng {
   std::mt19937_64 engine_;
 };
 
+// Per-pixel work a Sample's image still owes, done while it is written into
+// the batch tensor (writeCHW) instead of as separate passes over the image:
+// a left-right mirror and a per-channel affine (normalize). Both commute with
+// each other, so their order in the recipe does not matter.
+struct PendingPixels {
+  bool mirror = false;
+  bool affine = false;     // normalize folded in: out = x * scale[c] + shift[c]
+  float scale[4] = {}, shift[4] = {};  // per stored channel (BGR order when bgr)
+};
+
 // What transforms work on: the image (uint8 or, after normalize, float32,
 // HxWxC) with the order of its channels, and the boxes that move with it.
 struct Sample {
   cv::Mat image;
   bool bgr = false;  // 3+ channels stored B, G, R (OpenCV's decode order)
   std::vector<Box> boxes;
+  PendingPixels pending;  // only TransformPipeline::applyDeferred sets it
 
   static Sample fromExample(Example&& e);
 };
@@ -78,19 +89,37 @@ class Transform {
   virtual void apply(Sample& s, Rng& rng) const = 0;
   // "resize(size=256, interpolation=linear)", for plans and logs.
   virtual std::string describe() const = 0;
+  // True for per-pixel transforms whose pixel work can wait in s.pending.
+  virtual bool defersPixels() const { return false; }
+  // As apply (same random draws, same boxes, same errors), but the pixel work
+  // is recorded in s.pending. Only called when defersPixels().
+  virtual void applyDeferred(Sample& s, Rng& rng) const { apply(s, rng); }
 };
 
 class TransformPipeline {
  public:
-  void add(std::unique_ptr<Transform> t) { steps_.push_back(std::move(t)); }
+  void add(std::unique_ptr<Transform> t) {
+    const bool defers = t->defersPixels();
+    steps_.push_back(std::move(t));
+    if (!defers) deferred_from_ = steps_.size();
+  }
+  // Every step on the image; s.image is the final result.
   void apply(Sample& s, Rng& rng) const {
     for (const auto& t : steps_) t->apply(s, rng);
+  }
+  // The same result once written with writeCHW, with the trailing run of
+  // per-pixel steps (horizontal_flip, normalize) left in s.pending: the loader
+  // saves a full-image pass (and a float image) per step that way.
+  void applyDeferred(Sample& s, Rng& rng) const {
+    for (size_t i = 0; i < steps_.size(); ++i)
+      i < deferred_from_ ? steps_[i]->apply(s, rng) : steps_[i]->applyDeferred(s, rng);
   }
   size_t size() const { return steps_.size(); }
   std::vector<std::string> describe() const;
 
  private:
   std::vector<std::shared_ptr<const Transform>> steps_;
+  size_t deferred_from_ = 0;  // steps from here on defer their pixel work
 };
 
 // Parses a transform list; errors are RecipeErrors at the offending entry,
@@ -105,7 +134,11 @@ void checkTransforms(const Options& data);
 // when `bgr`. Handles non-continuous Mats (crops/ROIs): it copies through
 // OpenCV instead of torch::from_blob, which would read them wrongly.
 at::Tensor imageToTensor(const cv::Mat& image, bool bgr);
-// Writes the same into `out`, C*H*W floats (the loader's collate).
+// Writes the same into `out`, C*H*W floats.
 void imageToCHW(const cv::Mat& image, bool bgr, float* out);
+// Writes a Sample's image into `out` (C*H*W floats), RGB, doing its pending
+// mirror and normalize on the way: one pass, bit-identical to apply() +
+// imageToCHW (the loader's collate).
+void writeCHW(const Sample& s, float* out);
 
 }  // namespace edgeopt

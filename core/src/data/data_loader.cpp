@@ -178,7 +178,7 @@ class ThreadedLoader : public DataLoader {
         }
         Sample s = Sample::fromExample(std::move(ex));
         Rng rng(o_.seed, epoch_, index);
-        pipeline_.apply(s, rng);
+        pipeline_.applyDeferred(s, rng);  // flip/normalize happen in collate's write
         samples.push_back(std::move(s));
         meta.push_back(std::move(ex));
       }
@@ -209,7 +209,7 @@ class ThreadedLoader : public DataLoader {
     float* images = b.images.data_ptr<float>();
     int64_t* labels = b.labels.data_ptr<int64_t>();
     for (int64_t i = 0; i < n; ++i) {
-      imageToCHW(samples[i].image, samples[i].bgr, images + i * C * H * W);
+      writeCHW(samples[i], images + i * C * H * W);
       labels[i] = meta[i].label;
       b.boxes.push_back(std::move(samples[i].boxes));
       b.image_ids.push_back(meta[i].image_id);

@@ -50,21 +50,52 @@ std::vector<std::string> TransformPipeline::describe() const {
   return out;
 }
 
-void imageToCHW(const cv::Mat& image, bool bgr, float* out) {
+namespace {
+
+// One output plane: out[y][x] = in[y][x mirrored?][channel] * a + b, for
+// uint8 or float pixels. Written per plane with the mirror as a template
+// argument so the compiler vectorizes the inner loop.
+template <typename T, bool Mirror>
+void writePlane(const cv::Mat& image, int channel, float a, float b, float* out) {
   const int C = image.channels(), H = image.rows, W = image.cols;
-  cv::Mat f = image;
-  if (image.depth() == CV_8U) image.convertTo(f, CV_32F, 1.0 / 255.0);
-  else if (image.depth() != CV_32F) throw RuntimeFailure("imageToCHW: expected an 8-bit or float image");
-  // mixChannels reads through the Mat's strides, so views (crops) are copied
-  // correctly, and writes each channel straight into its plane of `out`.
-  std::vector<cv::Mat> planes;
-  std::vector<int> from_to;
-  for (int c = 0; c < C; ++c) {
-    planes.emplace_back(H, W, CV_32F, out + size_t(c) * H * W);
-    from_to.push_back((bgr && C == 3) ? 2 - c : c);
-    from_to.push_back(c);
+  for (int y = 0; y < H; ++y) {
+    const T* in = image.ptr<T>(y) + channel;
+    float* o = out + size_t(y) * W;
+    for (int x = 0; x < W; ++x) o[x] = static_cast<float>(in[size_t(Mirror ? W - 1 - x : x) * C]) * a + b;
   }
-  cv::mixChannels(&f, 1, planes.data(), planes.size(), from_to.data(), C);
+}
+
+}  // namespace
+
+void writeCHW(const Sample& s, float* out) {
+  const cv::Mat& image = s.image;
+  const int C = image.channels();
+  const bool u8 = image.depth() == CV_8U;
+  if (!u8 && image.depth() != CV_32F) throw RuntimeFailure("writeCHW: expected an 8-bit or float image");
+  if (s.pending.affine && !u8) throw RuntimeFailure("writeCHW: a pending normalize needs an 8-bit image");
+  const size_t plane = size_t(image.rows) * image.cols;
+  for (int c = 0; c < C; ++c) {
+    const int stored = (s.bgr && C == 3) ? 2 - c : c;
+    // Without normalize: x / 255 as ToTensor, via the product with the float
+    // 1/255 (what OpenCV's convertTo computes, bit for bit); float stays as is.
+    float a = u8 ? static_cast<float>(1.0 / 255.0) : 1.f, b = 0.f;
+    if (s.pending.affine) {
+      a = s.pending.scale[stored];
+      b = s.pending.shift[stored];
+    }
+    float* o = out + size_t(c) * plane;
+    if (u8) s.pending.mirror ? writePlane<uint8_t, true>(image, stored, a, b, o)
+                             : writePlane<uint8_t, false>(image, stored, a, b, o);
+    else s.pending.mirror ? writePlane<float, true>(image, stored, a, b, o)
+                          : writePlane<float, false>(image, stored, a, b, o);
+  }
+}
+
+void imageToCHW(const cv::Mat& image, bool bgr, float* out) {
+  Sample s;
+  s.image = image;  // a header: no pixel copy
+  s.bgr = bgr;
+  writeCHW(s, out);
 }
 
 at::Tensor imageToTensor(const cv::Mat& image, bool bgr) {

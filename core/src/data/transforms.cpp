@@ -140,12 +140,13 @@ class HorizontalFlip : public Transform {
     cv::Mat out;
     cv::flip(s.image, out, 1);
     s.image = out;
-    const float W = static_cast<float>(s.image.cols);
-    for (auto& b : s.boxes) {
-      const float x1 = b.x1;
-      b.x1 = W - b.x2;
-      b.x2 = W - x1;
-    }
+    flipBoxes(s);
+  }
+  bool defersPixels() const override { return true; }
+  void applyDeferred(Sample& s, Rng& rng) const override {
+    if (!rng.bernoulli(p_)) return;
+    s.pending.mirror = !s.pending.mirror;
+    flipBoxes(s);
   }
   std::string describe() const override {
     std::ostringstream o;
@@ -154,6 +155,14 @@ class HorizontalFlip : public Transform {
   }
 
  private:
+  static void flipBoxes(Sample& s) {
+    const float W = static_cast<float>(s.image.cols);
+    for (auto& b : s.boxes) {
+      const float x1 = b.x1;
+      b.x1 = W - b.x2;
+      b.x2 = W - x1;
+    }
+  }
   double p_;
 };
 
@@ -260,20 +269,8 @@ class Normalize : public Transform {
   Normalize(std::vector<double> mean, std::vector<double> std) : mean_(std::move(mean)), std_(std::move(std)) {}
   void apply(Sample& s, Rng&) const override {
     const int C = s.image.channels();
-    if ((mean_.size() != 1 && int(mean_.size()) != C) || (std_.size() != 1 && int(std_.size()) != C))
-      throw RuntimeFailure("normalize has " + std::to_string(std::max(mean_.size(), std_.size())) +
-                           " mean/std values but the image has " + std::to_string(C) +
-                           " channels (add grayscale_to_rgb, or give one value per channel)");
-    if (s.image.depth() != CV_8U) throw RuntimeFailure("normalize needs an 8-bit image (normalize only once)");
-    // Per stored channel: out = x * a + b with a = 1 / (255 std), b = -mean / std
-    // (RGB values mapped onto BGR storage).
     float a[4], b[4];
-    for (int c = 0; c < C; ++c) {
-      const size_t rgb = (s.bgr && C == 3) ? size_t(2 - c) : size_t(c);
-      const double m = mean_.size() == 1 ? mean_[0] : mean_[rgb], sd = std_.size() == 1 ? std_[0] : std_[rgb];
-      a[c] = static_cast<float>(1.0 / (255.0 * sd));
-      b[c] = static_cast<float>(-m / sd);
-    }
+    coefficients(s, a, b);
     cv::Mat out(s.image.size(), CV_MAKETYPE(CV_32F, C));
     for (int y = 0; y < out.rows; ++y) {
       const uint8_t* in = s.image.ptr<uint8_t>(y);
@@ -282,6 +279,12 @@ class Normalize : public Transform {
         for (int c = 0; c < C; ++c) o[x * C + c] = in[x * C + c] * a[c] + b[c];
     }
     s.image = out;
+  }
+  // writeCHW computes the same x * a + b in float, so the values are equal.
+  bool defersPixels() const override { return true; }
+  void applyDeferred(Sample& s, Rng&) const override {
+    coefficients(s, s.pending.scale, s.pending.shift);
+    s.pending.affine = true;
   }
   std::string describe() const override {
     std::ostringstream o;
@@ -294,6 +297,23 @@ class Normalize : public Transform {
   }
 
  private:
+  // Per stored channel: out = x * a + b with a = 1 / (255 std), b = -mean / std
+  // (RGB values mapped onto BGR storage). Checks the image can be normalized.
+  void coefficients(const Sample& s, float* a, float* b) const {
+    const int C = s.image.channels();
+    if ((mean_.size() != 1 && int(mean_.size()) != C) || (std_.size() != 1 && int(std_.size()) != C))
+      throw RuntimeFailure("normalize has " + std::to_string(std::max(mean_.size(), std_.size())) +
+                           " mean/std values but the image has " + std::to_string(C) +
+                           " channels (add grayscale_to_rgb, or give one value per channel)");
+    if (s.image.depth() != CV_8U || s.pending.affine)
+      throw RuntimeFailure("normalize needs an 8-bit image (normalize only once)");
+    for (int c = 0; c < C; ++c) {
+      const size_t rgb = (s.bgr && C == 3) ? size_t(2 - c) : size_t(c);
+      const double m = mean_.size() == 1 ? mean_[0] : mean_[rgb], sd = std_.size() == 1 ? std_[0] : std_[rgb];
+      a[c] = static_cast<float>(1.0 / (255.0 * sd));
+      b[c] = static_cast<float>(-m / sd);
+    }
+  }
   std::vector<double> mean_, std_;
 };
 
