@@ -48,8 +48,9 @@ struct Grid {
 // Elements [begin, end) of x into y and code; kClamp folds clamp(x, lo, hi) in.
 // Branch-free so that GCC vectorizes it (restrict: the byte code could alias).
 template <bool kClamp, bool kCode>
-void quantizeRange(const float* __restrict x, float* __restrict y, uint8_t* __restrict code, int64_t begin,
-                   int64_t end, Grid g, float lo, float hi) {
+__attribute__((always_inline)) inline void quantizeLoop(const float* __restrict x, float* __restrict y,
+                                                        uint8_t* __restrict code, int64_t begin, int64_t end, Grid g,
+                                                        float lo, float hi) {
   for (int64_t i = begin; i < end; ++i) {
     const float v = x[i];
     const float c = kClamp ? std::min(std::max(v, lo), hi) : v;
@@ -63,15 +64,42 @@ void quantizeRange(const float* __restrict x, float* __restrict y, uint8_t* __re
   }
 }
 
+// AVX2 clones, chosen at load time on CPUs that have it (the default clone is
+// SSE2): 8 floats per instruction instead of 4. Not FMA: contracting
+// c * inv_scale into the rounding's add would skip a rounding step and change
+// results.
+#define EDGEOPT_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+
+EDGEOPT_VECTOR_CLONES void quantizeWithCode(const float* x, float* y, uint8_t* code, int64_t begin, int64_t end,
+                                            Grid g) {
+  quantizeLoop<false, true>(x, y, code, begin, end, g, 0.0f, 0.0f);
+}
+EDGEOPT_VECTOR_CLONES void quantizeOnly(const float* x, float* y, int64_t begin, int64_t end, Grid g) {
+  quantizeLoop<false, false>(x, y, nullptr, begin, end, g, 0.0f, 0.0f);
+}
+EDGEOPT_VECTOR_CLONES void clampQuantizeWithCode(const float* x, float* y, uint8_t* code, int64_t begin, int64_t end,
+                                                 Grid g, float lo, float hi) {
+  quantizeLoop<true, true>(x, y, code, begin, end, g, lo, hi);
+}
+EDGEOPT_VECTOR_CLONES void clampQuantizeOnly(const float* x, float* y, int64_t begin, int64_t end, Grid g, float lo,
+                                             float hi) {
+  quantizeLoop<true, false>(x, y, nullptr, begin, end, g, lo, hi);
+}
+
 template <bool kClamp>
 void quantizeRange(const float* x, float* y, uint8_t* code, int64_t begin, int64_t end, Grid g, float lo, float hi) {
-  if (code) quantizeRange<kClamp, true>(x, y, code, begin, end, g, lo, hi);
-  else quantizeRange<kClamp, false>(x, y, code, begin, end, g, lo, hi);
+  if (kClamp) {
+    if (code) clampQuantizeWithCode(x, y, code, begin, end, g, lo, hi);
+    else clampQuantizeOnly(x, y, begin, end, g, lo, hi);
+  } else {
+    if (code) quantizeWithCode(x, y, code, begin, end, g);
+    else quantizeOnly(x, y, begin, end, g);
+  }
 }
 
 // dx = dy * passes, then forced to +0 outside the clamp (bit mask, no branch).
-void applyCode(const float* __restrict dy, const uint8_t* __restrict code, float* __restrict dx, int64_t begin,
-               int64_t end) {
+EDGEOPT_VECTOR_CLONES void applyCode(const float* __restrict dy, const uint8_t* __restrict code, float* __restrict dx,
+                                     int64_t begin, int64_t end) {
   for (int64_t i = begin; i < end; ++i) {
     const float r = dy[i] * static_cast<float>(code[i] >> 1);
     uint32_t bits;
