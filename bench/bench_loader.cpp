@@ -106,6 +106,7 @@ Rate torchvisionRate(const fs::path& root, int workers, int epochs) {
 
 int main(int argc, char** argv) {
   edgeopt::usePassiveOpenMPWait(argv);
+  edgeopt::tuneMalloc();  // as edgeopt-run: batch buffers stay mapped between steps
   const fs::path work = fs::path(argc > 1 ? argv[1] : "bench-work") / "loader";
   const int images = argc > 2 ? std::atoi(argv[2]) : 256, epochs = argc > 3 ? std::atoi(argv[3]) : 3;
   makeImages(work, images);

@@ -11,7 +11,7 @@ build="${EDGEOPT_BUILD_DIR:-$root/build}"
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libtorch-dev libyaml-cpp-dev libspdlog-dev libfmt-dev catch2
-  libopencv-dev libboost-dev libboost-filesystem-dev
+  libopencv-dev libjpeg62-turbo-dev libboost-dev libboost-filesystem-dev
   libcli11-dev nlohmann-json3-dev libonnx-dev libprotobuf-dev protobuf-compiler
   libopenblas0-pthread libopenblas-dev libjemalloc-dev libgloo-dev
   python3-torch python3-torchvision python3-numpy python3-onnx
