@@ -20,7 +20,6 @@
 // Two extra forwards per step.
 #include "quant_plugin.h"
 
-#include <edgeopt/distributed.h>
 #include <edgeopt/graph_module.h>
 #include <edgeopt/stage.h>
 #include <edgeopt/trainer.h>
@@ -63,10 +62,7 @@ class QatStage : public Stage {
       biases.emplace(ctx.model());
       hooks.on_batch_end = [this, &biases](const at::Tensor& images, GraphModule& model) {
         model.eval();  // running statistics, folded BN: the inference network's means
-        last_shift_ = biases->step(images, bias_factor_);
-        // Data parallel: the ranks saw different batches; rank 0's biases win,
-        // so the replicas stay identical.
-        if (dist::worldSize() > 1) dist::broadcastState(model);
+        last_shift_ = biases->step(images, bias_factor_);  // data parallel: the trainer keeps rank 0's result
         model.train();
       };
     }
