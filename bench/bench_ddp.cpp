@@ -12,9 +12,6 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,19 +24,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-int freePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-    throw std::runtime_error("no free port");
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -47,7 +31,7 @@ double median(std::vector<double> v) {
 
 // Median ms of one bucketed all-reduce of tensors shaped like `params`, 2 ranks.
 double allreduceMs(const std::vector<at::Tensor>& params, int repeats) {
-  const int port = freePort();
+  const int port = edgeopt::dist::freeLocalPort();
   std::vector<double> times;
   std::vector<std::thread> ranks;
   for (int r = 0; r < 2; ++r)

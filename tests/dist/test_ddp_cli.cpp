@@ -8,51 +8,27 @@
 // The model is the toy conv-BN-ReLU net with its BN folded into the conv
 // first (transform: fold-conv-bn): BatchNorm in train mode normalizes with
 // each rank's own batch statistics, which no 2-rank run can match exactly.
+#include <edgeopt/distributed.h>
 #include <edgeopt/graph_module.h>
 
+#include "brightness_classes.h"
 #include "cli_runner.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
-#include <opencv2/imgcodecs.hpp>
 
 #include <chrono>
 #include <filesystem>
-#include <random>
 #include <sstream>
 #include <thread>
 
-#include <arpa/inet.h>
 #include <csignal>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
 using namespace edgeopt::test;
 
 namespace {
-
-// 3 classes told apart by brightness; 72 train images (9 global batches of
-// 8, split evenly over 2 ranks) and 24 val images.
-void makeImageFolder(const std::string& root) {
-  std::mt19937 rng(11);
-  std::uniform_int_distribution<int> noise(0, 60);
-  for (const char* split : {"train", "val"}) {
-    const int per_class = std::string(split) == "train" ? 24 : 8;
-    for (int c = 0; c < 3; ++c) {
-      const fs::path dir = fs::path(root) / split / ("class" + std::to_string(c));
-      fs::create_directories(dir);
-      for (int i = 0; i < per_class; ++i) {
-        cv::Mat img(12, 12, CV_8UC3);
-        for (int y = 0; y < 12; ++y)
-          for (int x = 0; x < 12; ++x)
-            img.at<cv::Vec3b>(y, x) = cv::Vec3b::all(static_cast<uint8_t>(30 + 70 * c + noise(rng)));
-        cv::imwrite((dir / (std::to_string(i) + ".png")).string(), img);
-      }
-    }
-  }
-}
 
 // SGD with momentum and weight decay, a horizontal flip (random per example),
 // 2 epochs of 9 steps; then the evaluate stage (sharded over the ranks too).
@@ -119,18 +95,6 @@ void requireSameMetrics(const std::vector<nlohmann::json>& one, const std::vecto
     }
 }
 
-int freePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 std::string launchEnv(int rank, int port) {
   return "RANK=" + std::to_string(rank) + " WORLD_SIZE=2 LOCAL_RANK=" + std::to_string(rank) +
          " MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " EDGEOPT_DIST_TIMEOUT=60";
@@ -147,7 +111,7 @@ std::vector<std::string> entries(const std::string& dir) {
 
 TEST_CASE("ddp: 2 ranks with batch 4 each train the weights and metrics of 1 rank with batch 8", "[dist]") {
   const std::string dir = scratchDir("ddp-equal");
-  makeImageFolder(dir + "/images");
+  makeBrightnessClasses(dir + "/images", 11, 3);
   writeText(dir + "/r.yaml", kRecipe);
 
   CliResult one = runCli("r.yaml --output one", dir, plugins());
@@ -171,7 +135,7 @@ TEST_CASE("ddp: 2 ranks with batch 4 each train the weights and metrics of 1 ran
   // Launched by hand, torchrun style, rank 1 from another folder: it joins
   // rank 0's run directory and writes nothing in its own folder.
   const std::string elsewhere = scratchDir("ddp-equal-rank1");
-  const int port = freePort();
+  const int port = edgeopt::dist::freeLocalPort();
   CliResult rank1;
   std::thread second([&] {
     rank1 = runCli("'" + dir + "/r.yaml' --set data.batch_size=4", elsewhere, plugins(), launchEnv(1, port));
@@ -189,7 +153,7 @@ TEST_CASE("ddp: 2 ranks with batch 4 each train the weights and metrics of 1 ran
 
 TEST_CASE("ddp: a rank killed mid-epoch stops the run with its exit status, and --resume finishes it", "[dist]") {
   const std::string dir = scratchDir("ddp-kill");
-  makeImageFolder(dir + "/images");
+  makeBrightnessClasses(dir + "/images", 11, 3);
   writeText(dir + "/r.yaml", kRecipe);
   CliResult full = runCli("r.yaml --nproc 2 --output full --set data.batch_size=4", dir, plugins());
   INFO(full.err);
@@ -208,7 +172,7 @@ TEST_CASE("ddp: a rank killed mid-epoch stops the run with its exit status, and 
 
   // Without a launcher (torchrun-style variables), rank 0 notices by itself
   // that its peer is gone, at the next collective.
-  const int port = freePort();
+  const int port = edgeopt::dist::freeLocalPort();
   CliResult rank1;
   std::thread second([&] {
     rank1 = runCli("'" + dir + "/r.yaml' --set data.batch_size=4", scratchDir("ddp-kill-rank1"), plugins(),
@@ -236,9 +200,9 @@ TEST_CASE("ddp: a rank killed mid-epoch stops the run with its exit status, and 
 
 TEST_CASE("ddp: a rank that cannot reach rank 0 fails within EDGEOPT_DIST_TIMEOUT, naming the address", "[dist]") {
   const std::string dir = scratchDir("ddp-unreachable");
-  makeImageFolder(dir + "/images");
+  makeBrightnessClasses(dir + "/images", 11, 3);
   writeText(dir + "/r.yaml", kRecipe);
-  const int port = freePort();  // nobody listens there
+  const int port = edgeopt::dist::freeLocalPort();  // nobody listens there
   const auto t0 = std::chrono::steady_clock::now();
   CliResult r = runCli("r.yaml", dir, plugins(),
                        "RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) +
@@ -271,10 +235,10 @@ TEST_CASE("ddp: a rank that cannot reach rank 0 fails within EDGEOPT_DIST_TIMEOU
 
 TEST_CASE("ddp: a rank that hangs makes the others fail after EDGEOPT_DIST_TIMEOUT, not wait forever", "[dist]") {
   const std::string dir = scratchDir("ddp-hang");
-  makeImageFolder(dir + "/images");
+  makeBrightnessClasses(dir + "/images", 11, 3);
   writeText(dir + "/r.yaml", kRecipe);
   const std::string elsewhere = scratchDir("ddp-hang-rank1");
-  const int port = freePort();
+  const int port = edgeopt::dist::freeLocalPort();
   const std::string env =
       " EDGEOPT_DIST_TIMEOUT=4 EDGEOPT_NO_BUILTIN_PLUGINS=1 EDGEOPT_PLUGIN_PATH='" + plugins() + "'";
   // Rank 1 in the background (its pid kept), then stopped (SIGSTOP) while

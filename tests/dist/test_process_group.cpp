@@ -10,9 +10,6 @@
 
 #include <ATen/ATen.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,18 +23,6 @@ using edgeopt::dist::LaunchInfo;
 using edgeopt::dist::ProcessGroup;
 
 namespace {
-
-int freePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 LaunchInfo launch(int rank, int world_size, int port) {
   LaunchInfo info;
@@ -53,7 +38,7 @@ LaunchInfo launch(int rank, int world_size, int port) {
 // Runs body(group) on `world_size` ranks, one thread each; rethrows the
 // first failure (Catch's assertions are not thread-safe: bodies only compute).
 void onRanks(int world_size, const std::function<void(ProcessGroup&)>& body) {
-  const int port = freePort();
+  const int port = edgeopt::dist::freeLocalPort();
   std::vector<std::exception_ptr> errors(static_cast<size_t>(world_size));
   std::vector<std::thread> threads;
   for (int r = 0; r < world_size; ++r)
@@ -133,7 +118,7 @@ TEST_CASE("sum and share: metrics add up, rank 0's string reaches every rank", "
 }
 
 TEST_CASE("rendezvous: a rank whose rank 0 never comes fails within the timeout, naming the address", "[dist]") {
-  const int port = freePort();
+  const int port = edgeopt::dist::freeLocalPort();
   const auto t0 = std::chrono::steady_clock::now();
   try {
     ProcessGroup::connect(launch(1, 2, port), std::chrono::seconds(2));

@@ -3,39 +3,19 @@
 // a run killed mid-epoch (kill -9) resumes to the bit-identical result.
 #include <edgeopt/graph_module.h>
 
+#include "brightness_classes.h"
 #include "cli_runner.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
-#include <opencv2/imgcodecs.hpp>
 
 #include <filesystem>
-#include <random>
 #include <sstream>
 
 namespace fs = std::filesystem;
 using namespace edgeopt::test;
 
 namespace {
-
-// 3 classes told apart by brightness (dark, mid, bright), with noise.
-void makeImageFolder(const std::string& root) {
-  std::mt19937 rng(7);
-  std::uniform_int_distribution<int> noise(0, 60);
-  for (const char* split : {"train", "val"}) {
-    const int per_class = std::string(split) == "train" ? 24 : 8;
-    for (int c = 0; c < 3; ++c) {
-      const fs::path dir = fs::path(root) / split / ("class" + std::to_string(c));
-      fs::create_directories(dir);
-      for (int i = 0; i < per_class; ++i) {
-        cv::Mat img(12, 12, CV_8UC1);
-        for (int y = 0; y < 12; ++y)
-          for (int x = 0; x < 12; ++x) img.at<uint8_t>(y, x) = static_cast<uint8_t>(30 + 70 * c + noise(rng));
-        cv::imwrite((dir / (std::to_string(i) + ".png")).string(), img);
-      }
-    }
-  }
-}
 
 const char* kRecipe = R"(version: 1
 name: tiny
@@ -75,7 +55,7 @@ std::vector<nlohmann::json> metrics(const std::string& run) {
 
 TEST_CASE("train stage: learns, writes metrics per epoch, resumes after kill -9 mid-epoch", "[train]") {
   const std::string dir = scratchDir("train-stage");
-  makeImageFolder(dir + "/images");
+  makeBrightnessClasses(dir + "/images", 7, 1);
   writeText(dir + "/r.yaml", kRecipe);
 
   CliResult full = runCli("r.yaml --output full", dir, plugins());
@@ -108,7 +88,7 @@ TEST_CASE("train stage: learns, writes metrics per epoch, resumes after kill -9 
 
 TEST_CASE("train stage: a diverging loss stops the run naming the epoch and batch", "[train]") {
   const std::string dir = scratchDir("train-nan");
-  makeImageFolder(dir + "/images");
+  makeBrightnessClasses(dir + "/images", 7, 1);
   writeText(dir + "/r.yaml", kRecipe);
   // Inputs scaled by 1e45 are infinite: the loss is not finite at batch 1.
   CliResult r = runCli("r.yaml --output out --set 'data.train_transforms=[{normalize: {mean: [0, 0, 0], std: "
@@ -123,7 +103,7 @@ TEST_CASE("train stage: a diverging loss stops the run naming the epoch and batc
 
 TEST_CASE("train stage: keeps best and last checkpoints, keep: best hands on the best epoch model", "[train]") {
   const std::string dir = scratchDir("train-keep");
-  makeImageFolder(dir + "/images");
+  makeBrightnessClasses(dir + "/images", 7, 1);
   writeText(dir + "/r.yaml", kRecipe);
   for (const char* keep : {"last", "best"}) {
     const std::string out = std::string("keep-") + keep;

@@ -116,5 +116,9 @@ std::vector<std::pair<std::string, double>> combineShardMeans(std::vector<std::p
 // when killed), else 0.
 int runLocalRanks(int nproc, const std::vector<std::string>& argv);
 
+// A TCP port free on 127.0.0.1 now (the kernel picks it), for a local
+// rendezvous; RuntimeFailure when no socket can be bound.
+int freeLocalPort();
+
 }  // namespace dist
 }  // namespace edgeopt

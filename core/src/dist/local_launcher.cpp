@@ -20,24 +20,6 @@
 namespace edgeopt::dist {
 namespace {
 
-// A TCP port free on 127.0.0.1 now (the kernel picks it). Rank 0 binds it a
-// moment later; another program taking it in between makes the rendezvous
-// fail with a clear error, not hang.
-int freePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw RuntimeFailure(std::string("--nproc: cannot open a socket: ") + std::strerror(errno));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  ::close(fd);
-  if (!ok) throw RuntimeFailure(std::string("--nproc: cannot find a free port: ") + std::strerror(errno));
-  return ntohs(addr.sin_port);
-}
-
 std::vector<pid_t> g_children;  // for the signal handler
 
 void forwardSignal(int sig) {
@@ -92,8 +74,27 @@ std::vector<std::string> rankEnvironment(int r, int nproc, const std::string& po
 
 }  // namespace
 
+// A TCP port free on 127.0.0.1 now (the kernel picks it). Rank 0 binds it a
+// moment later; another program taking it in between makes the rendezvous
+// fail with a clear error, not hang.
+int freeLocalPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    throw RuntimeFailure(std::string("cannot open a socket for a free local port: ") + std::strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  ::close(fd);
+  if (!ok) throw RuntimeFailure(std::string("cannot find a free local port: ") + std::strerror(errno));
+  return ntohs(addr.sin_port);
+}
+
 int runLocalRanks(int nproc, const std::vector<std::string>& argv) {
-  const std::string port = std::to_string(freePort());
+  const std::string port = std::to_string(freeLocalPort());
   std::vector<pid_t>& children = g_children;
   children.assign(static_cast<size_t>(nproc), -1);
   std::cout.flush();
