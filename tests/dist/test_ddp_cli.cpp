@@ -13,13 +13,13 @@
 
 #include "brightness_classes.h"
 #include "cli_runner.h"
+#include "run_metrics.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <filesystem>
-#include <sstream>
 #include <thread>
 
 #include <csignal>
@@ -61,13 +61,6 @@ std::string plugins() {
   static const std::string path =
       testPluginDir("good") + ":" + builtinSubset("ddp", {"train", "imagenet", "export", "transform"});
   return path;
-}
-
-std::vector<nlohmann::json> metrics(const std::string& run) {
-  std::vector<nlohmann::json> rows;
-  std::istringstream in(readText(run + "/metrics.jsonl"));
-  for (std::string line; std::getline(in, line);) rows.push_back(nlohmann::json::parse(line));
-  return rows;
 }
 
 // The largest difference between two exported models' tensors.
@@ -129,8 +122,8 @@ TEST_CASE("ddp: 2 ranks with batch 4 each train the weights and metrics of 1 ran
   CHECK(readText(run + "/log.txt").find("rank 1") == std::string::npos);
   CHECK(nlohmann::json::parse(readText(run + "/manifest.json"))["world_size"] == 2);
   CHECK(maxDifference(dir + "/one/exports/model.edgeopt", run + "/exports/model.edgeopt") < 1e-5);
-  requireSameMetrics(metrics(dir + "/one"), metrics(run));
-  CHECK(metrics(run)[0]["val_images"] == 24);
+  requireSameMetrics(metricsRows(dir + "/one"), metricsRows(run));
+  CHECK(metricsRows(run)[0]["val_images"] == 24);
 
   // Launched by hand, torchrun style, rank 1 from another folder: it joins
   // rank 0's run directory and writes nothing in its own folder.
@@ -148,7 +141,7 @@ TEST_CASE("ddp: 2 ranks with batch 4 each train the weights and metrics of 1 ran
   CHECK(rank1.out.empty());
   CHECK(entries(elsewhere) == std::vector<std::string>{".cli-stderr", ".cli-stdout"});
   CHECK(maxDifference(dir + "/one/exports/model.edgeopt", dir + "/manual/exports/model.edgeopt") < 1e-5);
-  requireSameMetrics(metrics(dir + "/one"), metrics(dir + "/manual"));
+  requireSameMetrics(metricsRows(dir + "/one"), metricsRows(dir + "/manual"));
 }
 
 TEST_CASE("ddp: a rank killed mid-epoch stops the run with its exit status, and --resume finishes it", "[dist]") {
@@ -168,7 +161,7 @@ TEST_CASE("ddp: a rank killed mid-epoch stops the run with its exit status, and 
   CHECK(killed.code == 128 + 9);
   CHECK(killed.lastErrLine() == "error: rank 1 was killed by signal 9 (Killed); stopped the others");
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60));
-  CHECK(metrics(dir + "/killed").size() == 1);  // epoch 1 was saved
+  CHECK(metricsRows(dir + "/killed").size() == 1);  // epoch 1 was saved
 
   // Without a launcher (torchrun-style variables), rank 0 notices by itself
   // that its peer is gone, at the next collective.
@@ -191,7 +184,7 @@ TEST_CASE("ddp: a rank killed mid-epoch stops the run with its exit status, and 
   INFO(resumed.err);
   REQUIRE(resumed.code == 0);
   CHECK(maxDifference(dir + "/full/exports/model.edgeopt", dir + "/killed/exports/model.edgeopt") == 0);
-  const auto a = metrics(dir + "/full"), b = metrics(dir + "/killed");
+  const auto a = metricsRows(dir + "/full"), b = metricsRows(dir + "/killed");
   REQUIRE(b.size() == a.size());
   for (size_t e = 0; e < a.size(); ++e)
     for (const char* key : {"train_loss", "val_loss", "val_top1"})

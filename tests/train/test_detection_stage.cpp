@@ -4,6 +4,7 @@
 // reproduces the trainer's last score, and wrong task/model/data pairings
 // stop with one clear line.
 #include "cli_runner.h"
+#include "run_metrics.h"
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -11,7 +12,6 @@
 
 #include <filesystem>
 #include <random>
-#include <sstream>
 
 namespace fs = std::filesystem;
 using namespace edgeopt::test;
@@ -89,13 +89,6 @@ std::string plugins() {
   return path;
 }
 
-std::vector<json> metrics(const std::string& run) {
-  std::vector<json> rows;
-  std::istringstream in(readText(run + "/metrics.jsonl"));
-  for (std::string line; std::getline(in, line);) rows.push_back(json::parse(line));
-  return rows;
-}
-
 }  // namespace
 
 TEST_CASE("detection stage: trains with the YOLO loss, scores COCO mAP per epoch, evaluate agrees", "[detection]") {
@@ -105,7 +98,7 @@ TEST_CASE("detection stage: trains with the YOLO loss, scores COCO mAP per epoch
   CliResult r = runCli("r.yaml --output out", dir, plugins());
   INFO(r.err);
   REQUIRE(r.code == 0);
-  const auto rows = metrics(dir + "/out");
+  const auto rows = metricsRows(dir + "/out");
   REQUIRE(rows.size() == 31);  // 30 epochs + the evaluate stage
   for (size_t e = 0; e < 30; ++e) {
     for (const char* key : {"train_loss", "train_box", "train_obj", "train_cls"}) CHECK(rows[e].contains(key));

@@ -5,12 +5,12 @@
 
 #include "brightness_classes.h"
 #include "cli_runner.h"
+#include "run_metrics.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
-#include <sstream>
 
 namespace fs = std::filesystem;
 using namespace edgeopt::test;
@@ -44,13 +44,6 @@ std::string plugins() {
   return path;
 }
 
-std::vector<nlohmann::json> metrics(const std::string& run) {
-  std::vector<nlohmann::json> rows;
-  std::istringstream in(readText(run + "/metrics.jsonl"));
-  for (std::string line; std::getline(in, line);) rows.push_back(nlohmann::json::parse(line));
-  return rows;
-}
-
 }  // namespace
 
 TEST_CASE("train stage: learns, writes metrics per epoch, resumes after kill -9 mid-epoch", "[train]") {
@@ -61,7 +54,7 @@ TEST_CASE("train stage: learns, writes metrics per epoch, resumes after kill -9 
   CliResult full = runCli("r.yaml --output full", dir, plugins());
   INFO(full.err);
   REQUIRE(full.code == 0);
-  const auto rows = metrics(dir + "/full");
+  const auto rows = metricsRows(dir + "/full");
   REQUIRE(rows.size() == 4);
   for (int e = 0; e < 4; ++e) CHECK(rows[static_cast<size_t>(e)]["epoch"] == e + 1);
   CHECK(rows[3]["val_top1"].get<double>() >= 90.0);  // an easy task: the loop really trains
@@ -71,11 +64,11 @@ TEST_CASE("train stage: learns, writes metrics per epoch, resumes after kill -9 
   // Killed after batch 5 of epoch 3 (9 batches per epoch), then resumed.
   CliResult killed = runCli("r.yaml --output killed", dir, plugins(), "EDGEOPT_FAULT_KILL=3:5");
   REQUIRE(killed.code == 128 + 9);
-  CHECK(metrics(dir + "/killed").size() == 2);
+  CHECK(metricsRows(dir + "/killed").size() == 2);
   CliResult resumed = runCli("--resume killed", dir, plugins());
   INFO(resumed.err);
   REQUIRE(resumed.code == 0);
-  const auto again = metrics(dir + "/killed");
+  const auto again = metricsRows(dir + "/killed");
   REQUIRE(again.size() == 4);
   for (size_t e = 0; e < 4; ++e)
     for (const char* key : {"train_loss", "train_top1", "val_loss", "val_top1", "lr", "best_epoch"})
@@ -111,7 +104,7 @@ TEST_CASE("train stage: keeps best and last checkpoints, keep: best hands on the
     INFO(r.err);
     REQUIRE(r.code == 0);
     // best_epoch is the first epoch with the highest val_top1 so far.
-    const auto rows = metrics(dir + "/" + out);
+    const auto rows = metricsRows(dir + "/" + out);
     REQUIRE(rows.size() == 4);
     int64_t best = 0;
     double best_top1 = -1;
