@@ -66,13 +66,22 @@ class QatStage : public Stage {
         model.train();
       };
     }
+    hooks.inference_model = [](const GraphModule& training) {
+      std::shared_ptr<GraphModule> model = training.clone();
+      makeInferenceModel(*model);
+      return model;
+    };
     Trainer(ctx, config_, hooks).fit();
     if (biases) spdlog::info("qat: bias calibration factor {:.3g}, last mean |bias shift| {:.3g}", bias_factor_, last_shift_);
-    // The result is an inference model: ranges and BN statistics stay put,
-    // weight ranges those of the final weights.
-    quant::refreshWeightRanges(ctx.model());
-    quant::setObserverMode(ctx.model(), quant::ObserverMode::Off);
-    quant::setBatchNormFrozen(ctx.model(), true);
+    makeInferenceModel(ctx.model());
+  }
+
+  // The result is an inference model: ranges and BN statistics stay put,
+  // weight ranges those of the final weights.
+  static void makeInferenceModel(GraphModule& model) {
+    quant::refreshWeightRanges(model);
+    quant::setObserverMode(model, quant::ObserverMode::Off);
+    quant::setBatchNormFrozen(model, true);
   }
 
  private:

@@ -5,6 +5,7 @@
 #include "quant_test_util.h"
 
 #include "cli_runner.h"
+#include "run_metrics.h"
 
 #include <onnx/onnx_pb.h>
 #include <opencv2/imgcodecs.hpp>
@@ -12,7 +13,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <sstream>
 
 using namespace edgeopt;
 using namespace edgeopt::test;
@@ -53,14 +53,6 @@ data:
 
 std::string builtinPlugins() { return std::string(EDGEOPT_BINARY_DIR) + "/lib/edgeopt/plugins"; }
 
-std::vector<nlohmann::json> metricRows(const std::string& run) {
-  std::vector<nlohmann::json> rows;
-  std::istringstream in(readText(run + "/metrics.jsonl"));
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) rows.push_back(nlohmann::json::parse(line));
-  return rows;
-}
-
 }  // namespace
 
 TEST_CASE("recipe: train -> qat (16-bit first layer) -> QDQ ONNX + TorchScript export", "[quant][stages]") {
@@ -75,6 +67,7 @@ TEST_CASE("recipe: train -> qat (16-bit first layer) -> QDQ ONNX + TorchScript e
     lr: 0.01
     bias_calibration_factor: 0.05
     overrides: [{layers: [features.0.0], weight_bits: 16, activation_bits: 16}]
+  - kind: evaluate
   - kind: export
     formats: [qdq_onnx, torchscript]
 )");
@@ -85,12 +78,21 @@ TEST_CASE("recipe: train -> qat (16-bit first layer) -> QDQ ONNX + TorchScript e
   CHECK(std::filesystem::exists(run + "/exports/model.qdq.onnx"));
   CHECK(std::filesystem::exists(run + "/exports/model.pt"));
   int qat_rows = 0;
-  for (const auto& row : metricRows(run))
+  nlohmann::json last_qat, evaluated;
+  for (const auto& row : metricsRows(run)) {
     if (row.value("kind", "") == "qat") {
       ++qat_rows;
       CHECK(row.contains("val_top1"));
+      last_qat = row;
     }
+    if (row.value("kind", "") == "evaluate") evaluated = row;
+  }
   CHECK(qat_rows == 2);
+  // QAT's own validation scores the model it hands on (final weight ranges,
+  // observers off), so the evaluate stage after it reports the same.
+  REQUIRE(evaluated.contains("val_loss"));
+  CHECK(last_qat["val_loss"].get<double>() == evaluated["val_loss"].get<double>());
+  CHECK(last_qat["val_top1"].get<double>() == evaluated["val_top1"].get<double>());
   CHECK_THAT(readText(run + "/log.txt"), Catch::Contains("qat: bias calibration factor 0.05"));
   // The stage leaves an inference model: observers and BN statistics frozen.
   auto m = GraphModule::load(run + "/checkpoints/stage-1-qat.edgeopt");

@@ -70,6 +70,10 @@ class Trainer {
     // Called after each optimizer step with the batch's images (QAT's
     // optional bias calibration runs them through the model again).
     std::function<void(const at::Tensor& images, GraphModule&)> on_batch_end;
+    // The model as the stage would hand it on now, scored by the validation
+    // after an epoch, so that score is the one the next stage sees (QAT: the
+    // final weights' ranges, observers off). Unset: the training model.
+    std::function<std::shared_ptr<GraphModule>(const GraphModule&)> inference_model;
   };
 
   Trainer(StageContext& ctx, TrainConfig config, Hooks hooks = {});

@@ -226,7 +226,8 @@ MetricRow Trainer::fit() {
       spdlog::warn("epoch {}: skipped {} unreadable examples", epoch + 1, train->skippedThisEpoch());
     const bool evaluate = val && ((epoch + 1) % c.eval_every == 0 || epoch + 1 == c.epochs);
     if (evaluate) {
-      MetricRow scores = task->evaluate(model, *val, c.max_batches);
+      const std::shared_ptr<GraphModule> inference = I.hooks.inference_model ? I.hooks.inference_model(model) : nullptr;
+      MetricRow scores = task->evaluate(inference ? *inference : model, *val, c.max_batches);
       if (task->metricsAreExampleMeans()) scores = dist::combineShardMeans(std::move(scores), "images");
       last = prefixed(scores, "val_");
       putRow(row, last);
