@@ -6,6 +6,7 @@
 #include <edgeopt/model_loader.h>
 #include <edgeopt/plugin_host.h>
 #include <edgeopt/runtime.h>
+#include <edgeopt/tool_main.h>
 
 #include <CLI/CLI.hpp>
 
@@ -58,7 +59,7 @@ int main(int argc, char** argv) {
     std::cerr << "error: " << e.what() << " (see edgeopt-inspect --help)" << std::endl;
     return 2;
   }
-  try {
+  return edgeopt::reportErrors([&] {
     edgeopt::PluginHost host;
     host.loadDefaults();
     auto model = edgeopt::loadModelSpec(spec);
@@ -71,11 +72,5 @@ int main(int argc, char** argv) {
     std::cout << edgeopt::ir::formatSummary(edgeopt::ir::summarize(*model, shape));
     if (!dot_path.empty()) edgeopt::atomicWrite(dot_path, graphvizText(*model));
     return 0;
-  } catch (const edgeopt::Error& e) {
-    std::cerr << "error: " << e.what() << std::endl;
-    return static_cast<int>(e.code());
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << std::endl;
-    return 1;
-  }
+  });
 }

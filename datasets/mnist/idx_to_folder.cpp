@@ -6,7 +6,7 @@
 // The imagenet dataset numbers classes by sorted folder name (torchvision's
 // ImageFolder), so labels there differ from the IDX label values whenever
 // the names don't sort in label order (Fashion-MNIST's don't).
-#include <edgeopt/error.h>
+#include <edgeopt/tool_main.h>
 
 #include "idx_reader.h"
 
@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->expected(2);
   CLI11_PARSE(app, argc, argv);
-  try {
+  return edgeopt::reportErrors([&] {
     const auto classes = edgeopt::idx::classNames(variant);
     size_t k = 0;
     for (const auto& [prefix, split] : {std::pair<std::string, std::string>{"train", "train"}, {"t10k", "val"}}) {
@@ -57,12 +57,6 @@ int main(int argc, char** argv) {
       }
       std::cout << split << ": " << s.count() << " images (" << rows << "x" << cols << ")\n";
     }
-  } catch (const edgeopt::Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return static_cast<int>(e.code());
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

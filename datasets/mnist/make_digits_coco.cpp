@@ -22,8 +22,8 @@
 // with std::mt19937_64 (fully specified by the standard) and no library
 // distributions (implementation-defined): the same arguments give the same
 // bytes on any machine.
-#include <edgeopt/error.h>
 #include <edgeopt/fileutil.h>
+#include <edgeopt/tool_main.h>
 
 #include "idx_reader.h"
 
@@ -174,15 +174,9 @@ int main(int argc, char** argv) {
   app.add_option("--size", size, "canvas side in pixels")->check(CLI::Range(32, 4096))->capture_default_str();
   app.add_option("--seed", seed, "generator seed")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  try {
+  return edgeopt::reportErrors([&] {
     writeSplit(edgeopt::idx::readSplit(in, "train"), out, "train", train, size, seed);
     writeSplit(edgeopt::idx::readSplit(in, "t10k"), out, "val", val, size, seed);
-  } catch (const edgeopt::Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return static_cast<int>(e.code());
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }
