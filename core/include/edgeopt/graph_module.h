@@ -47,6 +47,9 @@ class GraphModule {
   void setTensor(const std::string& name, at::Tensor t);
   // Removes a tensor no Param node uses any more.
   void removeTensor(const std::string& name);
+  // `hint`, or `hint_1`, `hint_2`...: the first name no tensor has, where a
+  // tensor also counts as taken under `hint + "." + suffix` for any suffix.
+  std::string uniqueTensorName(const std::string& hint, const std::vector<std::string>& suffixes = {}) const;
 
   std::vector<at::Tensor> parameters() const;  // for torch::optim
   NamedTensors namedParameters() const;

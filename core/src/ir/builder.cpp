@@ -7,7 +7,15 @@
 
 namespace edgeopt::ir {
 
-ModelBuilder::ModelBuilder() : module_(std::make_shared<GraphModule>()) {}
+at::Tensor convWeightInit(int64_t out, int64_t in_per_group, int64_t kh, int64_t kw) {
+  at::Tensor w = at::empty({out, in_per_group, kh, kw});
+  const double fan_out = static_cast<double>(out * kh * kw);
+  return w.normal_(0.0, std::sqrt(2.0) / std::sqrt(fan_out));  // zero bias, set by the caller
+}
+
+ModelBuilder::ModelBuilder() : owned_(std::make_shared<GraphModule>()), module_(owned_.get()) {}
+
+ModelBuilder::ModelBuilder(GraphModule& target, Scope scope) : module_(&target), scope_(std::move(scope)) {}
 
 ModelBuilder::ModuleScope::~ModuleScope() {
   if (builder_) builder_->scope_.pop_back();
@@ -34,15 +42,21 @@ Value* ModelBuilder::input(const std::string& name) { return module_->graph().in
 void ModelBuilder::output(std::vector<Value*> values) { module_->graph().output(std::move(values)); }
 
 std::shared_ptr<GraphModule> ModelBuilder::finish() {
+  if (!owned_) throw RuntimeFailure("ModelBuilder::finish: this builder adds to an existing module");
   module_->lint();
-  auto out = std::move(module_);
-  module_ = std::make_shared<GraphModule>();
+  auto out = std::move(owned_);
+  owned_ = std::make_shared<GraphModule>();
+  module_ = owned_.get();
   scope_.clear();
   return out;
 }
 
+std::string ModelBuilder::tensorName(const std::string& name) const {
+  return owned_ ? path(name) : module_->uniqueTensorName(path(name));
+}
+
 Value* ModelBuilder::parameter(const std::string& name, at::Tensor t) {
-  std::string full = path(name);
+  std::string full = tensorName(name);
   module_->registerParameter(full, std::move(t));
   Value* v = module_->graph().param(full);
   stamp(v->producer(), scope_, scope_.empty() ? "" : scope_.back().type);
@@ -50,7 +64,7 @@ Value* ModelBuilder::parameter(const std::string& name, at::Tensor t) {
 }
 
 Value* ModelBuilder::buffer(const std::string& name, at::Tensor t) {
-  std::string full = path(name);
+  std::string full = tensorName(name);
   module_->registerBuffer(full, std::move(t));
   Value* v = module_->graph().param(full);
   stamp(v->producer(), scope_, scope_.empty() ? "" : scope_.back().type);
@@ -76,11 +90,7 @@ Value* ModelBuilder::conv2d(const std::string& name, Value* x, const Conv2dOptio
   std::vector<Value*> inputs{x};
   {
     auto s = module(name, "Conv2d");
-    // torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu"), zero bias.
-    at::Tensor w = at::empty({o.out, o.in / o.groups_, o.kernel, o.kernel});
-    double fan_out = static_cast<double>(o.out * o.kernel * o.kernel);
-    w.normal_(0.0, std::sqrt(2.0) / std::sqrt(fan_out));
-    inputs.push_back(parameter("weight", w));
+    inputs.push_back(parameter("weight", convWeightInit(o.out, o.in / o.groups_, o.kernel, o.kernel)));
     if (o.bias_) inputs.push_back(parameter("bias", at::zeros({o.out})));
   }
   Attrs attrs{{"stride", Ints{o.stride_, o.stride_}},

@@ -51,6 +51,18 @@ void GraphModule::removeTensor(const std::string& name) {
   for (size_t i = 0; i < entries_.size(); ++i) index_[entries_[i].name] = i;
 }
 
+std::string GraphModule::uniqueTensorName(const std::string& hint, const std::vector<std::string>& suffixes) const {
+  auto taken = [&](const std::string& name) {
+    if (hasTensor(name)) return true;
+    for (const auto& s : suffixes)
+      if (hasTensor(name + "." + s)) return true;
+    return false;
+  };
+  std::string name = hint;
+  for (int i = 1; taken(name); ++i) name = hint + "_" + std::to_string(i);
+  return name;
+}
+
 std::vector<at::Tensor> GraphModule::parameters() const {
   std::vector<at::Tensor> out;
   for (auto& e : entries_)

@@ -3,16 +3,9 @@
 #include "passes.h"
 
 #include <edgeopt/graph_module.h>
+#include <edgeopt/passes/rewriter.h>
 
 namespace edgeopt::passes {
-
-void eraseUnusedParam(GraphModule& module, ir::Node* param) {
-  const std::string tensor = param->target();
-  module.graph().erase(param);
-  for (ir::Node* n : module.graph().nodes())
-    if (n->opcode() == ir::Opcode::Param && n->target() == tensor) return;
-  if (module.hasTensor(tensor)) module.removeTensor(tensor);
-}
 
 namespace {
 
@@ -25,21 +18,14 @@ bool unused(const ir::Node* n) {
 class DeadCodeElimination : public Pass {
  public:
   PassResult run(GraphModule& module) override {
-    bool modified = false;
+    Rewriter rw(module);
+    const uint64_t start = rw.changeToken();
     auto nodes = module.graph().nodes();
     // Reverse order: erasing a user first makes its producers dead in the same sweep.
-    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
-      ir::Node* n = *it;
-      if (!unused(n)) continue;
-      if (n->opcode() == ir::Opcode::Call) {
-        module.graph().erase(n);
-        modified = true;
-      } else if (n->opcode() == ir::Opcode::Param) {
-        eraseUnusedParam(module, n);
-        modified = true;
-      }
-    }
-    return {modified};
+    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it)
+      if (!rw.wasErased(*it) && (*it)->opcode() == ir::Opcode::Call && unused(*it)) rw.eraseNode(*it);
+    rw.eraseUnusedParams();
+    return {rw.changedSince(start)};
   }
 };
 

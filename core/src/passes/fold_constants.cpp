@@ -6,6 +6,7 @@
 
 #include <edgeopt/graph_module.h>
 #include <edgeopt/ir/op_registry.h>
+#include <edgeopt/passes/rewriter.h>
 
 #include <ATen/ATen.h>
 
@@ -32,7 +33,8 @@ class FoldConstants : public Pass {
       ir::Node* p = v->producer();
       return p->opcode() == ir::Opcode::Param && module.isBuffer(p->target()) && !mutated.count(p->target());
     };
-    bool modified = false;
+    Rewriter rw(module);
+    const uint64_t start = rw.changeToken();
     for (ir::Node* n : g.nodes()) {
       if (n->opcode() != ir::Opcode::Call || n->numInputs() == 0) continue;
       bool all_constant = true;
@@ -42,22 +44,14 @@ class FoldConstants : public Pass {
       for (ir::Value* in : n->inputs()) inputs.push_back(module.tensor(in->producer()->target()));
       at::NoGradGuard no_grad;
       const auto outputs = ir::OpRegistry::instance().get(n->target()).kernel(*n, inputs, ir::ExecContext{false});
+      std::vector<ir::Value*> folded;
       for (size_t i = 0; i < n->numOutputs(); ++i) {
-        if (!n->output(i)->hasUses()) continue;
-        std::string name = n->name() + (n->numOutputs() > 1 ? "_" + std::to_string(i) : "") + "_folded";
-        while (module.hasTensor(name)) name += "_";
-        module.registerBuffer(name, outputs[i].clone());
-        auto guard = g.insertingBefore(n);
-        g.replaceAllUsesWith(n->output(i), g.param(name));
+        const std::string hint = n->name() + (n->numOutputs() > 1 ? "_" + std::to_string(i) : "") + "_folded";
+        folded.push_back(n->output(i)->hasUses() ? rw.createBuffer(hint, outputs[i].clone(), n) : n->output(i));
       }
-      std::vector<ir::Node*> params;
-      for (ir::Value* in : n->inputs()) params.push_back(in->producer());
-      g.erase(n);
-      for (ir::Node* p : params)
-        if (!p->output()->hasUses()) eraseUnusedParam(module, p);
-      modified = true;
+      rw.replaceOp(n, folded);
     }
-    return {modified};
+    return {rw.changedSince(start)};
   }
 };
 

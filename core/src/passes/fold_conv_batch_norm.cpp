@@ -6,6 +6,7 @@
 #include "passes.h"
 
 #include <edgeopt/graph_module.h>
+#include <edgeopt/ir/input_roles.h>
 #include <edgeopt/passes/pattern.h>
 
 #include <ATen/ATen.h>
@@ -36,25 +37,23 @@ class FoldConvBatchNormPattern : public RewritePattern {
       if (!onlyUser(conv->input(i), conv))
         return rewriter.notifyMatchFailure(*conv, "conv parameters are shared with other nodes");
     GraphModule& module = rewriter.module();
-    auto tensor = [&](ir::Node* n, size_t i) { return module.tensor(n->input(i)->producer()->target()).detach(); };
+    auto tensor = [&](ir::Node* n, size_t i) { return paramTensor(module, n->input(i)).detach(); };
 
-    const at::Tensor w = tensor(conv, 1);
-    const at::Tensor scale = tensor(bn, 1) / at::sqrt(tensor(bn, 4) + bn->getOr<double>("eps", 1e-5));
-    const at::Tensor mean = tensor(bn, 3), beta = tensor(bn, 2);
-    const at::Tensor bias = conv->numInputs() > 2 ? tensor(conv, 2) : at::zeros_like(mean);
+    const at::Tensor w = tensor(conv, ir::kConvWeight);
+    const at::Tensor scale =
+        tensor(bn, ir::kBnWeight) / at::sqrt(tensor(bn, ir::kBnRunningVar) + bn->getOr<double>("eps", 1e-5));
+    const at::Tensor mean = tensor(bn, ir::kBnRunningMean), beta = tensor(bn, ir::kBnBias);
+    const at::Tensor bias = conv->numInputs() > ir::kConvBias ? tensor(conv, ir::kConvBias) : at::zeros_like(mean);
     std::vector<int64_t> view(static_cast<size_t>(w.dim()), 1);
     view[0] = -1;
-    rewriter.setTensor(conv->input(1)->producer()->target(), w * scale.reshape(view));
+    rewriter.setTensor(conv->input(ir::kConvWeight)->producer()->target(), w * scale.reshape(view));
     const at::Tensor folded_bias = (bias - mean) * scale + beta;
-    if (conv->numInputs() > 2) {
-      rewriter.setTensor(conv->input(2)->producer()->target(), folded_bias);
+    if (conv->numInputs() > ir::kConvBias) {
+      rewriter.setTensor(conv->input(ir::kConvBias)->producer()->target(), folded_bias);
     } else {
-      std::string name = conv->name() + ".bias";
-      for (int k = 2; module.hasTensor(name); ++k) name = conv->name() + ".bias_" + std::to_string(k);
-      rewriter.addInput(conv, rewriter.createParameter(name, folded_bias, conv));
+      rewriter.addInput(conv, rewriter.createParameter(conv->name() + ".bias", folded_bias, conv));
     }
-    rewriter.replaceAllUsesWith(bn->output(), conv->output());
-    rewriter.eraseNode(bn);
+    rewriter.replaceOp(bn, {conv->output()});
     return true;
   }
 

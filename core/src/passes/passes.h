@@ -10,8 +10,4 @@ std::unique_ptr<Pass> createFoldConstants(const Options&);
 std::unique_ptr<Pass> createFoldConvBatchNorm(const Options&);
 std::unique_ptr<Pass> createPropagateShapes(const Options&);
 
-// Erases `param` (a Param node without uses) and, if no other Param node
-// names its tensor, the tensor. Shared by the passes that drop parameters.
-void eraseUnusedParam(GraphModule& module, ir::Node* param);
-
 }  // namespace edgeopt::passes

@@ -21,10 +21,15 @@ Pattern::Ref Pattern::any() { return {add({Kind::Any})}; }
 Pattern::Ref Pattern::param() { return {add({Kind::Param})}; }
 
 Pattern::OpBuilder Pattern::op(const std::string& target, std::vector<Ref> inputs) {
-  Entry e{Kind::Op, target};
+  return oneOf({target}, std::move(inputs));
+}
+
+Pattern::OpBuilder Pattern::oneOf(std::vector<std::string> targets, std::vector<Ref> inputs) {
+  if (targets.empty()) throw RuntimeFailure("Pattern::oneOf: no targets");
+  Entry e{Kind::Op, std::move(targets)};
   for (Ref r : inputs) {
     if (r.id < 0 || r.id >= static_cast<int>(entries_.size()))
-      throw RuntimeFailure("Pattern::op(" + target + "): an input Ref is not from this pattern");
+      throw RuntimeFailure("Pattern::op(" + e.targets[0] + "): an input Ref is not from this pattern");
     e.inputs.push_back(r.id);
   }
   return OpBuilder(this, add(std::move(e)));
@@ -58,7 +63,7 @@ Node* Pattern::Match::root() const { return nodes.at(static_cast<size_t>(root_id
 
 const std::string& Pattern::rootTarget() const {
   for (auto it = entries_.rbegin(); it != entries_.rend(); ++it)
-    if (it->kind == Kind::Op) return it->target;
+    if (it->kind == Kind::Op) return it->targets[0];
   throw RuntimeFailure("Pattern has no op");
 }
 
@@ -94,7 +99,8 @@ bool Pattern::matchOp(int id, Node* n, Match& m) const {
   const Entry& e = entries_[static_cast<size_t>(id)];
   Node*& bound = m.nodes[static_cast<size_t>(id)];
   if (bound) return bound == n;
-  if (n->opcode() != Opcode::Call || n->target() != e.target) return false;
+  if (n->opcode() != Opcode::Call || std::find(e.targets.begin(), e.targets.end(), n->target()) == e.targets.end())
+    return false;
   if (n->numInputs() < e.inputs.size() || (!e.extra_inputs && n->numInputs() != e.inputs.size())) return false;
   if (e.predicate && !e.predicate(*n)) return false;
   bound = n;
@@ -136,66 +142,17 @@ std::optional<Pattern::Match> Pattern::match(Node* root) const {
   return m;
 }
 
-// ---- Rewriter --------------------------------------------------------------
-
-ir::Graph& Rewriter::graph() { return module_.graph(); }
-
-void Rewriter::replaceAllUsesWith(Value* from, Value* to) {
-  if (!graph().replaceAllUsesWith(from, to).empty()) ++changes_;
-}
-
-void Rewriter::eraseNode(Node* n) {
-  std::vector<Node*> params;
-  for (Value* in : n->inputs())
-    if (in->producer()->opcode() == Opcode::Param) params.push_back(in->producer());
-  erased_.insert(n);
-  graph().erase(n);
-  ++changes_;
-  std::sort(params.begin(), params.end());
-  params.erase(std::unique(params.begin(), params.end()), params.end());
-  for (Node* p : params) {
-    if (p->output()->hasUses()) continue;
-    const std::string tensor = p->target();
-    erased_.insert(p);
-    graph().erase(p);
-    bool still_named = false;
-    for (Node* other : graph().nodes())
-      still_named = still_named || (other->opcode() == Opcode::Param && other->target() == tensor);
-    if (!still_named && module_.hasTensor(tensor)) module_.removeTensor(tensor);
-  }
-}
-
-Value* Rewriter::createParameter(const std::string& name, const at::Tensor& t, Node* at, bool requires_grad) {
-  module_.registerParameter(name, t, requires_grad);
-  auto guard = graph().insertingBefore(at);
-  ++changes_;
-  return graph().param(name);
-}
-
-void Rewriter::setTensor(const std::string& name, const at::Tensor& t) {
-  module_.setTensor(name, t);
-  ++changes_;
-}
-
-void Rewriter::setInput(Node* n, size_t i, Value* v) {
-  n->setInput(i, v);
-  ++changes_;
-}
-
-void Rewriter::addInput(Node* n, Value* v) {
-  n->addInput(v);
-  ++changes_;
-}
-
-bool Rewriter::notifyMatchFailure(const Node& n, const std::string& reason) {
-  if (listener_) listener_(n, reason);
-  return false;
-}
-
 // ---- Driver ----------------------------------------------------------------
 
 bool applyPatternsGreedily(GraphModule& module, const std::vector<std::unique_ptr<RewritePattern>>& patterns,
                            const GreedyRewriteConfig& config) {
+  Rewriter rewriter(module);
+  return applyPatternsGreedily(rewriter, patterns, config);
+}
+
+bool applyPatternsGreedily(Rewriter& rewriter, const std::vector<std::unique_ptr<RewritePattern>>& patterns,
+                           const GreedyRewriteConfig& config) {
+  GraphModule& module = rewriter.module();
   std::map<std::string, std::vector<const RewritePattern*>> by_root;
   for (const auto& p : patterns)
     if (std::find(config.disabled.begin(), config.disabled.end(), p->name()) == config.disabled.end())
@@ -204,7 +161,6 @@ bool applyPatternsGreedily(GraphModule& module, const std::vector<std::unique_pt
     std::stable_sort(list.begin(), list.end(),
                      [](const RewritePattern* a, const RewritePattern* b) { return a->benefit() > b->benefit(); });
 
-  Rewriter rewriter(module);
   bool changed = false;
   for (int sweep = 0; sweep < config.max_iterations; ++sweep) {
     bool sweep_changed = false;
@@ -212,15 +168,18 @@ bool applyPatternsGreedily(GraphModule& module, const std::vector<std::unique_pt
     rewriter.clearErased();
     for (Node* n : module.graph().nodes()) {
       if (rewriter.wasErased(n) || n->opcode() != Opcode::Call) continue;
+      if (config.root_filter && !config.root_filter(*n)) continue;
       auto it = by_root.find(n->target());
       if (it == by_root.end()) continue;
       for (const RewritePattern* p : it->second) {
-        const int before = rewriter.changes();
+        const uint64_t before = rewriter.changeToken();
+        const std::string root_name = config.on_apply ? n->name() : std::string();
         const bool claimed = p->matchAndRewrite(n, rewriter);
-        if (claimed != (rewriter.changes() != before))
+        if (claimed != rewriter.changedSince(before))
           throw RuntimeFailure("rewrite pattern '" + p->name() + "' " +
                                (claimed ? "claimed a change it did not make" : "changed the graph but returned false"));
         if (claimed) {
+          if (config.on_apply) config.on_apply(p->name(), root_name);
           sweep_changed = true;
           break;
         }

@@ -49,9 +49,18 @@ enum class LinearInit {
   Normal001,     // normal(0, 0.01) weight, zero bias (MobileNetV2, MobileNetV3, RegNet)
 };
 
+// torchvision's conv weight init: kaiming_normal_(mode="fan_out",
+// nonlinearity="relu") for a [out, in / groups, kh, kw] weight.
+at::Tensor convWeightInit(int64_t out, int64_t in_per_group, int64_t kh, int64_t kw);
+
 class ModelBuilder {
  public:
+  // Builds a new GraphModule (finish() hands it over).
   ModelBuilder();
+  // Adds nodes to `target` at its graph's insertion point, inside `scope`
+  // (Rewriter::replaceWithBlock): parameter names are made unique in
+  // `target`, and finish() is not available.
+  ModelBuilder(GraphModule& target, Scope scope);
 
   // Enters a (non-leaf) module until the returned guard is destroyed.
   class ModuleScope {
@@ -73,6 +82,7 @@ class ModelBuilder {
   // Lints and hands over the module; the builder is empty afterwards.
   std::shared_ptr<GraphModule> finish();
   GraphModule& graphModule() { return *module_; }
+  const Scope& currentScope() const { return scope_; }
 
   // Leaf modules: `name` is relative to the current module.
   Value* conv2d(const std::string& name, Value* x, const Conv2dOptions& o);
@@ -104,7 +114,9 @@ class ModelBuilder {
 
  private:
   Node* stamp(Node* n, const Scope& scope, const std::string& module_type);
-  std::shared_ptr<GraphModule> module_;
+  std::string tensorName(const std::string& name) const;
+  std::shared_ptr<GraphModule> owned_;  // empty when adding to another module
+  GraphModule* module_;
   Scope scope_;
 };
 

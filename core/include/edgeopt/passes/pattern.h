@@ -18,6 +18,7 @@
 // RewritePattern follows MLIR's contract: matchAndRewrite changes the graph
 // (only through the Rewriter) if and only if it returns true.
 #include <edgeopt/ir/graph.h>
+#include <edgeopt/passes/rewriter.h>
 
 #include <functional>
 #include <memory>
@@ -58,6 +59,9 @@ class Pattern {
   Ref any();    // binds any value (the same Ref must bind the same value)
   Ref param();  // binds a value produced by a Param node
   OpBuilder op(const std::string& target, std::vector<Ref> inputs);
+  // A node calling any of `targets` (sigmoid or hardsigmoid, say). As the
+  // root, the pattern is anchored at the first target only.
+  OpBuilder oneOf(std::vector<std::string> targets, std::vector<Ref> inputs);
 
   struct Match {
     std::vector<ir::Node*> nodes;    // per pattern entry (ops), nullptr otherwise
@@ -76,7 +80,7 @@ class Pattern {
   enum class Kind { Any, Param, Op, Output };
   struct Entry {
     Kind kind;
-    std::string target;
+    std::vector<std::string> targets;
     std::vector<int> inputs;
     Predicate predicate;
     bool extra_inputs = false, commutative = false, escapes = false;
@@ -90,8 +94,6 @@ class Pattern {
   int add(Entry e);
   std::vector<Entry> entries_;
 };
-
-class Rewriter;
 
 // A local rewrite anchored at nodes calling `rootTarget()`.
 class RewritePattern {
@@ -110,47 +112,21 @@ class RewritePattern {
   unsigned benefit_;
 };
 
-// All graph and tensor changes a pattern makes go through here, so the driver
-// knows what happened.
-class Rewriter {
- public:
-  explicit Rewriter(GraphModule& module) : module_(module) {}
-  GraphModule& module() { return module_; }
-  ir::Graph& graph();
-
-  void replaceAllUsesWith(ir::Value* from, ir::Value* to);
-  // Erases `n` (which must have no users) and then any Param node it leaves
-  // unused, together with the module tensor only that Param named.
-  void eraseNode(ir::Node* n);
-  // A new parameter (registered on the module) and its Param node before `at`.
-  ir::Value* createParameter(const std::string& name, const at::Tensor& t, ir::Node* at, bool requires_grad = true);
-  void setTensor(const std::string& name, const at::Tensor& t);
-  void setInput(ir::Node* n, size_t i, ir::Value* v);
-  void addInput(ir::Node* n, ir::Value* v);
-
-  // Returns false; records why when a listener is attached (cheap otherwise).
-  bool notifyMatchFailure(const ir::Node& n, const std::string& reason);
-  void setFailureListener(std::function<void(const ir::Node&, const std::string&)> l) { listener_ = std::move(l); }
-  int changes() const { return changes_; }
-  // Nodes erased since clearErased(): the driver skips them in its snapshot.
-  bool wasErased(const ir::Node* n) const { return erased_.count(n) != 0; }
-  void clearErased() { erased_.clear(); }
-
- private:
-  std::unordered_set<const ir::Node*> erased_;
-  GraphModule& module_;
-  std::function<void(const ir::Node&, const std::string&)> listener_;
-  int changes_ = 0;
-};
-
 struct GreedyRewriteConfig {
   int max_iterations = 10;
   std::vector<std::string> disabled;  // pattern names
+  // Only nodes it accepts are tried as roots (empty: every node).
+  std::function<bool(const ir::Node&)> root_filter;
+  // Called after each successful rewrite with the pattern's name and the
+  // root's name as it was before the rewrite.
+  std::function<void(const std::string& pattern, const std::string& root)> on_apply;
 };
 
 // Applies the patterns until none fires (or max_iterations sweeps); returns
 // whether anything changed. Patterns are indexed by root op; on a node, higher
 // benefit is tried first.
+bool applyPatternsGreedily(Rewriter& rewriter, const std::vector<std::unique_ptr<RewritePattern>>& patterns,
+                           const GreedyRewriteConfig& config = {});
 bool applyPatternsGreedily(GraphModule& module, const std::vector<std::unique_ptr<RewritePattern>>& patterns,
                            const GreedyRewriteConfig& config = {});
 
