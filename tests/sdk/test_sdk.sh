@@ -41,4 +41,26 @@ grep -q "^fc,fc.weight,\[3, 4\]," "$csv"
 grep -q "^fc,fc.bias,\[3\]," "$csv"
 test "$(wc -l < "$csv")" -eq 4
 test -f "$work/run/exports/model.edgeopt"
+
+# The template's surgery rule, enabled by name from a recipe: the toy model's
+# one ReLU becomes hardtanh(0, 4).
+test -f "$work/my-plugin/build/libedgeopt_relu_cap.so"
+cat > "$work/surgery.yaml" <<'YAML'
+version: 1
+name: sdk-surgery
+model: {source: toy, channels: 4, num_classes: 3}
+stages:
+  - kind: surgery
+    preset: none
+    rules: {relu_cap: {max: 4.0}}
+YAML
+(cd "$work" && "$prefix/bin/edgeopt-run" surgery.yaml --output surgery > surgery.out 2> surgery.err)
+json="$work/surgery/stages/0-surgery/surgery.json"
+python3 - "$json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["replacements"] == [{"rule": "relu_cap", "count": 1, "nodes": ["features.2"]}], j["replacements"]
+assert j["before"]["ops"].get("relu") == 1 and "hardtanh" not in j["before"]["ops"], j["before"]
+assert j["after"]["ops"].get("hardtanh") == 1 and "relu" not in j["after"]["ops"], j["after"]
+PY
 echo "sdk: out-of-tree plugin built against $prefix and ran: OK"
