@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <sstream>
+#include <vector>
 
 namespace edgeopt {
 
@@ -50,15 +51,38 @@ ConfigNode ConfigNode::map(SourceLocation loc) {
 }
 
 // Converts a yaml-cpp tree, keeping every mark (yaml-cpp marks are 0-based).
+// Aliases make the yaml-cpp tree a graph: an alias inside its own anchor
+// (`vars: &v {a: *v}`) is a cycle, and nested aliases expand exponentially
+// (billion laughs: 454 bytes become gigabytes). The copy stops at both with a
+// recipe error; a real recipe is a few levels deep and a few hundred values.
 struct ConfigNodeBuilder {
+  static constexpr size_t kMaxDepth = 64;
+  static constexpr size_t kMaxNodes = 100000;
+
   std::string file;
+  size_t nodes = 0;
+  std::vector<YAML::Node> path;  // the nodes being copied, outermost first
 
   SourceLocation at(const YAML::Mark& m) const {
     if (m.is_null()) return {file, 0, 0};
     return {file, m.line + 1, m.column + 1};
   }
 
-  ConfigNode build(const YAML::Node& y) const {
+  void enter(const YAML::Node& y) {
+    for (const auto& outer : path)
+      if (outer.is(y))
+        throw RecipeError(at(y.Mark()), "",
+                          "recursive YAML alias: this value contains itself (an alias *name inside its own &name)");
+    if (path.size() >= kMaxDepth)
+      throw RecipeError(at(y.Mark()), "", "values nested more than " + std::to_string(kMaxDepth) + " levels deep");
+    if (++nodes > kMaxNodes)
+      throw RecipeError(at(y.Mark()), "", "more than " + std::to_string(kMaxNodes) +
+                                              " values once YAML aliases are expanded (nested aliases?)");
+    path.push_back(y);
+  }
+
+  ConfigNode build(const YAML::Node& y) {
+    enter(y);
     ConfigNode n;
     n.loc_ = at(y.Mark());
     switch (y.Type()) {
@@ -88,18 +112,24 @@ struct ConfigNodeBuilder {
         }
         break;
     }
+    path.pop_back();
     return n;
   }
 };
 
 ConfigNode ConfigNode::parse(const std::string& text, const std::string& file) {
-  YAML::Node root;
+  std::vector<YAML::Node> docs;
   try {
-    root = YAML::Load(text);
+    docs = YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
     throw RecipeError(ConfigNodeBuilder{file}.at(e.mark), "", "invalid YAML: " + e.msg);
   }
-  return ConfigNodeBuilder{file}.build(root);
+  // yaml-cpp's Load would silently keep the first of several documents.
+  if (docs.size() > 1)
+    throw RecipeError(ConfigNodeBuilder{file}.at(docs[1].Mark()), "",
+                      "a second YAML document (after '---'); a recipe is one document");
+  if (docs.empty()) return ConfigNodeBuilder{file}.build(YAML::Node());
+  return ConfigNodeBuilder{file}.build(docs[0]);
 }
 
 ConfigNode ConfigNode::loadFile(const std::string& path) {

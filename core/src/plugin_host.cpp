@@ -6,6 +6,8 @@
 #include <boost/dll/shared_library.hpp>
 
 #include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -46,6 +48,59 @@ std::string dlopenReason(const std::string& path) {
   throw PluginError("plugin " + path + ": " + what);
 }
 
+// Where an address lies among the loaded objects' PT_LOAD segments.
+struct SegmentOf {
+  uintptr_t address = 0;
+  bool found = false;
+  ElfW(Addr) object = 0;  // load base of the object holding it
+  bool executable = false;
+};
+
+int findSegment(dl_phdr_info* info, size_t, void* data) {
+  auto* s = static_cast<SegmentOf*>(data);
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    const uintptr_t start = info->dlpi_addr + ph.p_vaddr;
+    if (ph.p_type != PT_LOAD || s->address < start || s->address >= start + ph.p_memsz) continue;
+    s->found = true;
+    s->object = info->dlpi_addr;
+    s->executable = (ph.p_flags & PF_X) != 0;
+    return 1;
+  }
+  return 0;
+}
+
+SegmentOf segmentOf(const void* address) {
+  SegmentOf s;
+  s.address = reinterpret_cast<uintptr_t>(address);
+  ::dl_iterate_phdr(findSegment, &s);
+  return s;
+}
+
+// EDGEOPT_PLUGIN exports the entry point as a data symbol holding the address
+// of the info function. Calling through anything else — a function of that
+// name, a null pointer, a PluginInfo itself — would crash the host, so the
+// symbol is checked first; returns what is wrong, or "" when it is callable.
+std::string entryPointProblem(const void* symbol) {
+  const std::string name = std::string("'") + EDGEOPT_PLUGIN_ENTRY_POINT + "'";
+  const std::string fix = " (define the entry point with EDGEOPT_PLUGIN)";
+  Dl_info where{};
+  ElfW(Sym)* sym = nullptr;
+  if (::dladdr1(symbol, &where, reinterpret_cast<void**>(&sym), RTLD_DL_SYMENT) && sym) {
+    const auto type = ELF64_ST_TYPE(sym->st_info);  // the same low 4 bits as ELF32_ST_TYPE
+    if (type == STT_FUNC || type == STT_GNU_IFUNC)
+      return name + " is a function, not the pointer to one that the host expects" + fix;
+    if (type != STT_OBJECT || sym->st_size != sizeof(void*))
+      return name + " is not a pointer to the plugin's info function" + fix;
+  }
+  const void* target = *static_cast<const void* const*>(symbol);
+  if (!target) return name + " is a null pointer" + fix;
+  const SegmentOf entry = segmentOf(symbol), code = segmentOf(target);
+  if (!code.found || !code.executable || code.object != entry.object)
+    return name + " does not point to a function of this library" + fix;
+  return "";
+}
+
 bool isPluginFile(const fs::path& p) {
   const std::string f = p.filename().string();
   return f.rfind(kPrefix, 0) == 0 && f.size() > std::string(kPrefix).size() + 3 &&
@@ -70,6 +125,8 @@ const LoadedPlugin& PluginHost::load(const std::string& path_in) {
   if (!lib.has(EDGEOPT_PLUGIN_ENTRY_POINT))
     fail(path, std::string("has no '") + EDGEOPT_PLUGIN_ENTRY_POINT +
                    "' entry point; is it an EdgeOpt plugin? (define one with EDGEOPT_PLUGIN)");
+  const std::string entry_problem = entryPointProblem(&lib.get<const void*>(EDGEOPT_PLUGIN_ENTRY_POINT));
+  if (!entry_problem.empty()) fail(path, entry_problem);
   const PluginInfo* info = lib.get_alias<const PluginInfo*()>(EDGEOPT_PLUGIN_ENTRY_POINT)();
   if (!info) fail(path, "its entry point returned no plugin info");
   if (info->api_version != EDGEOPT_PLUGIN_API_VERSION)

@@ -71,6 +71,11 @@ TEST_CASE("every broken plugin is a one-line error naming the library", "[plugin
         "reports the name 'other_name' but a plugin named so must be the file libedgeopt_other_name.so (build it "
         "with edgeopt_add_plugin)");
   fails(pluginFile("throws_register", "throws_register"), "registration failed: cannot open my config file");
+  fails(pluginFile("null_entry", "null_entry"),
+        "'edgeopt_plugin_info' is a null pointer (define the entry point with EDGEOPT_PLUGIN)");
+  fails(pluginFile("function_entry", "function_entry"),
+        "'edgeopt_plugin_info' is a function, not the pointer to one that the host expects (define the entry point "
+        "with EDGEOPT_PLUGIN)");
   CHECK_FALSE(reg.of<Stage>().contains("half_registered"));  // all or nothing
   CHECK(host.plugins().empty());
 }

@@ -7,6 +7,7 @@
 #include "ir_test_util.h"
 #include "zoo_models.h"
 
+#include <cstring>
 #include <map>
 
 using namespace edgeopt;
@@ -125,4 +126,44 @@ TEST_CASE("shape propagation: failures carry the node's line", "[ir][shape]") {
                       Contains("shape propagation failed at %stem.0 = conv2d(%x, %stem.0.weight, %stem.0.bias)") &&
                           Contains("input has 4 channels, weight [8, 3, 3, 3] with groups=1 expects 3"));
   REQUIRE_THROWS_WITH(propagateShapes(*m, {{1, 3, 2, 2}}), Contains("is too small for the kernel"));
+}
+
+TEST_CASE("shape propagation: a zero stride, groups or dilation is an input error naming the node", "[ir][shape]") {
+  // A model file may hold any attribute value; these would divide by zero.
+  struct Case {
+    const char* node;
+    const char* attr;
+    AttrValue value;
+    const char* message;
+  };
+  const std::vector<Case> cases = {
+      {"stem.0", "stride", int64_t{0}, "node 'stem.0' (conv2d): attribute 'stride' must be at least 1, got 0"},
+      {"stem.0", "groups", int64_t{0}, "node 'stem.0' (conv2d): attribute 'groups' must be at least 1, got 0"},
+      {"stem.0", "dilation", Ints{1, 0}, "node 'stem.0' (conv2d): attribute 'dilation' must be at least 1, got 0"},
+      {"stem.0", "padding", int64_t{-2}, "node 'stem.0' (conv2d): attribute 'padding' must be at least 0, got -2"},
+      {"stem.1", "stride", Ints{0, 0}, "node 'stem.1' (max_pool2d): attribute 'stride' must be at least 1, got 0"},
+      {"stem.1", "kernel_size", int64_t{0},
+       "node 'stem.1' (max_pool2d): attribute 'kernel_size' must be at least 1, got 0"},
+  };
+  for (const auto& c : cases) {
+    ModelBuilder b;
+    Value* x = b.input("x");
+    {
+      auto s = b.module("stem", "Sequential");
+      x = b.conv2d("0", x, Conv2dOptions(3, 8, 3));
+      x = b.maxPool2d("1", x, 2, 2);
+    }
+    b.output({x});
+    auto m = b.finish();
+    m->graph().findNode(c.node)->setAttr(c.attr, c.value);
+    INFO(c.message);
+    REQUIRE_THROWS_MATCHES(propagateShapes(*m, {{1, 3, 8, 8}}), Error,
+                           Catch::Matchers::Predicate<Error>([&](const Error& e) {
+                             const std::string what = e.what();
+                             return e.code() == ExitCode::Input && what.find('\n') == std::string::npos &&
+                                    what.size() >= std::strlen(c.message) &&
+                                    what.compare(what.size() - std::strlen(c.message), std::string::npos,
+                                                 c.message) == 0;
+                           }));
+  }
 }

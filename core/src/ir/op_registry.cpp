@@ -84,6 +84,19 @@ Ints expand(const Node& n, const std::string& name, size_t rank, int64_t fallbac
   return list;
 }
 
+void failAttribute(const Node& n, const std::string& message) {
+  throw InputError("node '" + n.name() + "' (" + n.target() + "): " + message);
+}
+
+Ints expandAtLeast(const Node& n, const std::string& name, size_t rank, int64_t fallback, int64_t min) {
+  Ints values = expand(n, name, rank, fallback);
+  for (int64_t v : values)
+    if (v < min)
+      failAttribute(n, "attribute '" + name + "' must be at least " + std::to_string(min) + ", got " +
+                           std::to_string(v));
+  return values;
+}
+
 int64_t normalizeDim(const Node& n, int64_t dim, size_t rank) {
   int64_t r = static_cast<int64_t>(rank);
   int64_t d = dim < 0 ? dim + r : dim;

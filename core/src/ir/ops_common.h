@@ -35,6 +35,13 @@ void check(const Node& n, bool ok, const std::string& message);
 // An int-list attribute of length `rank`; a single value is repeated
 // (PyTorch's `_pair`).
 Ints expand(const Node& n, const std::string& name, size_t rank, int64_t fallback);
+// An attribute value no op accepts, as a model file may hold (stride 0,
+// groups 0): an InputError naming the node, since the file is malformed and
+// the kernels would divide by it.
+[[noreturn]] void failAttribute(const Node& n, const std::string& message);
+// expand() for a size attribute whose every value must be at least `min`
+// (stride, dilation, kernel: 1; padding: 0); failAttribute otherwise.
+Ints expandAtLeast(const Node& n, const std::string& name, size_t rank, int64_t fallback, int64_t min);
 // Python-style negative dim -> [0, rank).
 int64_t normalizeDim(const Node& n, int64_t dim, size_t rank);
 int64_t numel(const Shape& s);

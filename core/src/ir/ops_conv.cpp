@@ -16,7 +16,8 @@ std::vector<Shape> conv2dShape(const Node& n, const std::vector<Shape>& in) {
   const Shape& w = in[1];
   check(n, x.size() == 4, "input must be NCHW, got " + formatShape(x));
   check(n, w.size() == 4, "weight must be 4-D, got " + formatShape(w));
-  int64_t groups = n.getOr<int64_t>("groups", 1);
+  const int64_t groups = n.getOr<int64_t>("groups", 1);
+  if (groups < 1) failAttribute(n, "attribute 'groups' must be at least 1, got " + std::to_string(groups));
   check(n, x[1] == w[1] * groups,
         "input has " + std::to_string(x[1]) + " channels, weight " + formatShape(w) + " with groups=" +
             std::to_string(groups) + " expects " + std::to_string(w[1] * groups));
@@ -84,7 +85,8 @@ std::string linearScript(ScriptEmitContext& ctx) {
 }  // namespace
 
 Shape conv2dOutputShape(const Node& n, const Shape& x, const Shape& w) {
-  Ints stride = expand(n, "stride", 2, 1), pad = expand(n, "padding", 2, 0), dil = expand(n, "dilation", 2, 1);
+  const Ints stride = expandAtLeast(n, "stride", 2, 1, 1), pad = expandAtLeast(n, "padding", 2, 0, 0),
+             dil = expandAtLeast(n, "dilation", 2, 1, 1);
   Shape out{x[0], w[0], 0, 0};
   for (size_t i = 0; i < 2; ++i) {
     out[2 + i] = (x[2 + i] + 2 * pad[i] - dil[i] * (w[2 + i] - 1) - 1) / stride[i] + 1;

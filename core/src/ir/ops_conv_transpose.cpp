@@ -15,8 +15,10 @@ struct TransposeArgs {
 };
 
 TransposeArgs argsOf(const Node& n) {
-  return {expand(n, "stride", 2, 1), expand(n, "padding", 2, 0), expand(n, "output_padding", 2, 0),
-          expand(n, "dilation", 2, 1), n.getOr<int64_t>("groups", 1)};
+  const int64_t groups = n.getOr<int64_t>("groups", 1);
+  if (groups < 1) failAttribute(n, "attribute 'groups' must be at least 1, got " + std::to_string(groups));
+  return {expandAtLeast(n, "stride", 2, 1, 1), expandAtLeast(n, "padding", 2, 0, 0),
+          expandAtLeast(n, "output_padding", 2, 0, 0), expandAtLeast(n, "dilation", 2, 1, 1), groups};
 }
 
 std::vector<Shape> convTransposeShape(const Node& n, const std::vector<Shape>& in) {
@@ -25,7 +27,7 @@ std::vector<Shape> convTransposeShape(const Node& n, const std::vector<Shape>& i
   check(n, x.size() == 4, "input must be NCHW, got " + formatShape(x));
   check(n, w.size() == 4, "weight must be 4-D [in, out/groups, kH, kW], got " + formatShape(w));
   TransposeArgs a = argsOf(n);
-  check(n, a.groups > 0 && x[1] % a.groups == 0, "groups=" + std::to_string(a.groups) + " does not divide " +
+  check(n, x[1] % a.groups == 0, "groups=" + std::to_string(a.groups) + " does not divide " +
                                                      std::to_string(x[1]) + " input channels");
   check(n, x[1] == w[0], "input has " + std::to_string(x[1]) + " channels, weight " + formatShape(w) +
                              " expects " + std::to_string(w[0]));

@@ -22,11 +22,11 @@ struct Window {
 
 Window windowOf(const Node& n) {
   Window w;
-  w.kernel = expand(n, "kernel_size", 2, 1);
+  w.kernel = expandAtLeast(n, "kernel_size", 2, 1, 1);
   // PyTorch: stride defaults to the kernel size.
-  w.stride = n.hasAttr("stride") ? expand(n, "stride", 2, 1) : w.kernel;
-  w.padding = expand(n, "padding", 2, 0);
-  w.dilation = expand(n, "dilation", 2, 1);
+  w.stride = n.hasAttr("stride") ? expandAtLeast(n, "stride", 2, 1, 1) : w.kernel;
+  w.padding = expandAtLeast(n, "padding", 2, 0, 0);
+  w.dilation = expandAtLeast(n, "dilation", 2, 1, 1);
   w.ceil_mode = n.getOr<bool>("ceil_mode", false);
   return w;
 }
@@ -58,7 +58,7 @@ Tensors avgPoolKernel(const Node& n, const Tensors& in, const ExecContext&) {
 std::vector<Shape> adaptiveShape(const Node& n, const std::vector<Shape>& in) {
   Shape out = in[0];
   check(n, out.size() >= 2, "input must have spatial dims, got " + formatShape(out));
-  Ints size = expand(n, "output_size", 2, 1);
+  Ints size = expandAtLeast(n, "output_size", 2, 1, 1);
   out[out.size() - 2] = size[0];
   out[out.size() - 1] = size[1];
   return {out};

@@ -48,8 +48,12 @@ void propagateShapes(Graph& graph, const std::vector<Shape>& input_shapes, const
           break;
         }
       }
+    } catch (const Error& e) {
+      // Keeps the cause's exit code: an attribute no op accepts is a malformed
+      // model file (InputError), a failing shape function a failure.
+      throw Error(e.code(), "shape propagation failed at " + n->format() + ": " + e.what());
     } catch (const std::exception& e) {
-      throw RuntimeFailure("shape propagation failed at " + n->format() + ":\n" + e.what());
+      throw RuntimeFailure("shape propagation failed at " + n->format() + ": " + e.what());
     }
   }
 }
