@@ -102,6 +102,10 @@ OptionValue parseValue(const OptionSpec& spec, const ConfigNode& n, const std::s
     case OptionType::Int: {
       int64_t x = parseInt(n, key);
       checkRange(spec, n, key, static_cast<double>(x));
+      // choices() on an Int: a set a range can't express (channels: 1 or 3).
+      const auto& choices = spec.allowedChoices();
+      if (!choices.empty() && std::find(choices.begin(), choices.end(), std::to_string(x)) == choices.end())
+        throw RecipeError(n.location(), key, "must be one of: " + join(choices, ", ") + " (got " + n.value() + ")");
       return x;
     }
     case OptionType::Float: {
@@ -123,8 +127,19 @@ OptionValue parseValue(const OptionSpec& spec, const ConfigNode& n, const std::s
       if (p.is_relative()) p = std::filesystem::path(base_dir) / p;
       return p.lexically_normal().string();
     }
-    case OptionType::IntList: return parseList<int64_t>(n, key, parseInt);
-    case OptionType::FloatList: return parseList<double>(n, key, parseFloat);
+    // A list's range applies to each value (input_shape: every size at least 1).
+    case OptionType::IntList:
+      return parseList<int64_t>(n, key, [&](const ConfigNode& item, const std::string& item_key) {
+        const int64_t x = parseInt(item, item_key);
+        checkRange(spec, item, item_key, static_cast<double>(x));
+        return x;
+      });
+    case OptionType::FloatList:
+      return parseList<double>(n, key, [&](const ConfigNode& item, const std::string& item_key) {
+        const double x = parseFloat(item, item_key);
+        checkRange(spec, item, item_key, x);
+        return x;
+      });
     case OptionType::StringList: return parseList<std::string>(n, key, parseString);
     case OptionType::Selectors: {
       auto texts = parseList<std::string>(n, key, parseString);

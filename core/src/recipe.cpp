@@ -5,7 +5,9 @@
 
 #include "text_util.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <regex>
 
 namespace fs = std::filesystem;
@@ -59,45 +61,77 @@ bool isIndex(const std::string& s) {
 // replaced by the variable's text.
 const std::regex kVarRef(R"(\$\{vars\.([A-Za-z_][A-Za-z0-9_]*)\})");
 
-void substitute(ConfigNode& n, const ConfigNode* vars, const std::string& key) {
-  if (n.isScalar() && n.value().find("${") != std::string::npos) {
-    const std::string text = n.value();
-    std::smatch m;
-    auto lookup = [&](const std::string& name) -> const ConfigNode& {
-      const ConfigNode* v = vars ? vars->find(name) : nullptr;
-      if (!v) {
-        std::vector<std::string> known;
-        if (vars)
-          for (const auto& e : vars->entries()) known.push_back(e.key);
-        throw RecipeError(n.location(), key,
-                          "undefined variable '" + name + "'" + didYouMean(name, known) +
-                              " (define it under vars:, or --set vars." + name + "=...)");
+// A reference chain longer than this is a mistake (or a cycle through --set).
+constexpr size_t kMaxVarChain = 32;
+
+// The variables with their own ${vars.X} references resolved, each once, on
+// first use, in any order; a cycle or an over-long chain is an error naming it.
+class VarResolver {
+ public:
+  explicit VarResolver(const ConfigNode* vars) : vars_(vars) {}
+
+  // The value of `name`, referenced by `at` (recipe key `key`).
+  const ConfigNode& get(const std::string& name, const ConfigNode& at, const std::string& key) {
+    if (auto it = done_.find(name); it != done_.end()) return it->second;
+    const ConfigNode* v = vars_ ? vars_->find(name) : nullptr;
+    if (!v) {
+      std::vector<std::string> known;
+      if (vars_)
+        for (const auto& e : vars_->entries()) known.push_back(e.key);
+      throw RecipeError(at.location(), key,
+                        "undefined variable '" + name + "'" + didYouMean(name, known) +
+                            " (define it under vars:, or --set vars." + name + "=...)");
+    }
+    const bool cycle = std::find(chain_.begin(), chain_.end(), name) != chain_.end();
+    if (cycle || chain_.size() >= kMaxVarChain) {
+      std::string path;
+      for (const auto& c : chain_) path += "vars." + c + " -> ";
+      throw RecipeError(at.location(), key,
+                        (cycle ? "variables refer to each other in a cycle: "
+                               : "variables refer to each other more than " + std::to_string(kMaxVarChain) +
+                                     " deep: ") +
+                            path + "vars." + name);
+    }
+    chain_.push_back(name);
+    ConfigNode value = *v;
+    substitute(value, "vars." + name);
+    chain_.pop_back();
+    return done_.emplace(name, std::move(value)).first->second;
+  }
+
+  void substitute(ConfigNode& n, const std::string& key) {
+    if (n.isScalar() && n.value().find("${") != std::string::npos) {
+      const std::string text = n.value();
+      std::smatch m;
+      if (std::regex_match(text, m, kVarRef)) {
+        n = get(m[1].str(), n, key);
+        return;
       }
-      return *v;
-    };
-    if (std::regex_match(text, m, kVarRef)) {
-      n = lookup(m[1].str());
+      std::string out;
+      auto begin = text.cbegin();
+      while (std::regex_search(begin, text.cend(), m, kVarRef)) {
+        const ConfigNode& v = get(m[1].str(), n, key);
+        if (!v.isScalar())
+          throw RecipeError(n.location(), key, "variable '" + m[1].str() + "' is " + v.describe() +
+                                                   " and can't be part of a longer text");
+        out += std::string(begin, m[0].first) + v.value();
+        begin = m[0].second;
+      }
+      out += std::string(begin, text.cend());
+      if (out.find("${") != std::string::npos)
+        throw RecipeError(n.location(), key, "malformed substitution in \"" + text + "\" (write ${vars.NAME})");
+      n.setValue(out);
       return;
     }
-    std::string out;
-    auto begin = text.cbegin();
-    while (std::regex_search(begin, text.cend(), m, kVarRef)) {
-      const ConfigNode& v = lookup(m[1].str());
-      if (!v.isScalar())
-        throw RecipeError(n.location(), key, "variable '" + m[1].str() + "' is " + v.describe() +
-                                                 " and can't be part of a longer text");
-      out += std::string(begin, m[0].first) + v.value();
-      begin = m[0].second;
-    }
-    out += std::string(begin, text.cend());
-    if (out.find("${") != std::string::npos)
-      throw RecipeError(n.location(), key, "malformed substitution in \"" + text + "\" (write ${vars.NAME})");
-    n.setValue(out);
-    return;
+    for (size_t i = 0; i < n.items().size(); ++i) substitute(n.items()[i], joinKey(key, std::to_string(i)));
+    for (auto& e : n.entries()) substitute(e.value, joinKey(key, e.key));
   }
-  for (size_t i = 0; i < n.items().size(); ++i) substitute(n.items()[i], vars, joinKey(key, std::to_string(i)));
-  for (auto& e : n.entries()) substitute(e.value, vars, joinKey(key, e.key));
-}
+
+ private:
+  const ConfigNode* vars_;
+  std::map<std::string, ConfigNode> done_;
+  std::vector<std::string> chain_;  // variables being resolved, outermost first
+};
 
 // The component's name key ("source", "dataset", "kind") must name a
 // registered factory; its other keys are validated against that factory.
@@ -134,9 +168,13 @@ ComponentConfig validateComponent(const ConfigNode& node, const std::string& key
 
 void applyOverride(ConfigNode& doc, const std::string& assignment) {
   const SourceLocation origin{"--set " + assignment, 0, 0};
+  // A PATH that can't be followed is a bad command line (exit 2); what the
+  // VALUE means is checked later with the recipe (exit 3).
+  auto usage = [&](const std::string& key, const std::string& message) {
+    return UsageError(origin.file + ": " + (key.empty() ? "" : key + ": ") + message);
+  };
   const size_t eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw RecipeError(origin, "", "expected PATH=VALUE, such as stages.1.epochs=3");
+  if (eq == std::string::npos || eq == 0) throw usage("", "expected PATH=VALUE, such as stages.1.epochs=3");
   const std::string path = assignment.substr(0, eq);
   ConfigNode value = ConfigNode::parse(assignment.substr(eq + 1), origin.file);
   relocate(value, origin);
@@ -147,21 +185,20 @@ void applyOverride(ConfigNode& doc, const std::string& assignment) {
   for (size_t i = 0; i < parts.size(); ++i) {
     const std::string& part = parts[i];
     const bool last = i + 1 == parts.size();
-    if (part.empty()) throw RecipeError(origin, path, "empty path segment");
+    if (part.empty()) throw usage(path, "empty path segment");
     key = joinKey(key, part);
     if (cur->isSequence()) {
+      const size_t size = cur->items().size();
       if (!isIndex(part))
-        throw RecipeError(origin, key, "is a list; index it with a number (0.." +
-                                           std::to_string(cur->items().size()) + ")");
-      size_t index = std::stoul(part);
-      if (index >= cur->items().size())
-        throw RecipeError(origin, key, "index out of range: the list has " +
-                                           std::to_string(cur->items().size()) + " entries");
+        throw usage(key, "is a list; index it with a number (0.." + std::to_string(size) + ")");
+      // Compared as text first: stoul would throw on 99999999999999999999.
+      if (part.size() > 9 || std::stoul(part) >= size)
+        throw usage(key, "index out of range: the list has " + std::to_string(size) + " entries");
+      const size_t index = std::stoul(part);
       if (last) cur->items()[index] = value;
       else cur = &cur->items()[index];
     } else {
-      if (!cur->isMap() && !cur->isNull())
-        throw RecipeError(origin, key, "can't set a key inside " + cur->describe());
+      if (!cur->isMap() && !cur->isNull()) throw usage(key, "can't set a key inside " + cur->describe());
       ConfigNode* next = cur->find(part);
       if (last) cur->set(part, value, origin);
       else cur = next ? next : &cur->set(part, ConfigNode::map(origin), origin);
@@ -181,14 +218,11 @@ Recipe loadRecipeDocument(const std::string& path, const std::vector<std::string
     throw RecipeError(r.document.location(), "", "a recipe is a map of keys (version, name, model, stages, ...)");
   for (const auto& s : sets) applyOverride(r.document, s);
 
-  // Variables may use each other's values only through the document, so vars
-  // are substituted first, on their own.
-  if (ConfigNode* vars = r.document.find("vars")) {
-    ConfigNode copy = *vars;
-    substitute(copy, vars, "vars");
-    *vars = copy;
-  }
-  substitute(r.document, r.document.find("vars"), "");
+  // Variables may use each other: each is resolved from the recipe as written
+  // (before any substitution), then the document, vars: included, takes the
+  // resolved values.
+  const ConfigNode written_vars = r.document.find("vars") ? *r.document.find("vars") : ConfigNode();
+  VarResolver(&written_vars).substitute(r.document, "");
 
   const Options top = topLevelSchema().validate(r.document, "", {"stages"}, r.dir);
   r.version = static_cast<int>(top.get<int64_t>("version"));

@@ -11,7 +11,6 @@
 #include "run_directory.h"
 #include "text_util.h"
 
-#include <c10/util/Exception.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -57,10 +56,8 @@ void atStep(const ComponentConfig& c, const std::string& what, Fn&& fn) {
     throw;  // already points at the recipe
   } catch (const Error& e) {
     throw Error(e.code(), where + e.what());
-  } catch (const c10::Error& e) {
-    throw RuntimeFailure(where + e.what_without_backtrace());
   } catch (const std::exception& e) {
-    throw RuntimeFailure(where + e.what());
+    throw RuntimeFailure(where + errorText(e));
   } catch (...) {
     throw RuntimeFailure(where + "unknown exception");
   }
@@ -219,6 +216,14 @@ struct Runner::Impl {
     for (const auto& built : stages) atStep(*built.config, "planning stage", [&] { resolveAll(*built.config, *model); });
   }
 
+  // The model's file for messages (its source's path options), else the recipe step.
+  std::string modelOrigin() const {
+    const auto& c = recipe.model;
+    for (const auto& spec : host.registriesInUse().of<ModelSource>().find(c.kind)->factory.options.specs())
+      if (spec.type() == OptionType::Path && c.options.has(spec.name())) return c.options.get<std::string>(spec.name());
+    return c.location.str() + ": " + c.key;
+  }
+
   std::shared_ptr<GraphModule> loadModel() {
     const auto& c = recipe.model;
     std::shared_ptr<GraphModule> m;
@@ -257,7 +262,13 @@ void Runner::dryRun(std::ostream& out) {
       << effectiveThreads(r.threads) << ", deterministic " << (r.deterministic ? "yes" : "no") << ")\n";
   out << "plugins:";
   for (const auto& p : I.host.plugins()) out << " " << p.name << "-" << p.version;
-  out << "\nmodel: " << r.model.kind << " (plugin " << r.model.provider << "): " << describeModel(*I.model) << "\n";
+  std::string model_text;
+  try {
+    model_text = describeModel(*I.model);
+  } catch (const Error& e) {  // shape propagation: the model file is malformed (or the input shape wrong for it)
+    throw InputError(I.modelOrigin() + ": " + e.what());
+  }
+  out << "\nmodel: " << r.model.kind << " (plugin " << r.model.provider << "): " << model_text << "\n";
   if (r.data) out << "data: " << r.data->kind << " (plugin " << r.data->provider << ")\n";
   out << "stages:\n";
   for (size_t i = 0; i < I.stages.size(); ++i) {

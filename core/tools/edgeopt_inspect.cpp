@@ -56,9 +56,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "error: " << e.what() << " (see edgeopt-inspect --help)" << std::endl;
-    return 2;
+    return edgeopt::reportError(edgeopt::UsageError(std::string(e.what()) + " (see edgeopt-inspect --help)"));
   }
+  for (int64_t d : shape)
+    if (d < 1)
+      return edgeopt::reportError(edgeopt::UsageError("--input-shape: every size must be at least 1, got " +
+                                                      edgeopt::ir::formatShape(shape)));
   return edgeopt::reportErrors([&] {
     edgeopt::PluginHost host;
     host.loadDefaults();
@@ -69,7 +72,13 @@ int main(int argc, char** argv) {
       shape = model->exampleInputShapes()[0];
     }
     model->eval();
-    std::cout << edgeopt::ir::formatSummary(edgeopt::ir::summarize(*model, shape));
+    edgeopt::ir::ModelSummary summary;
+    try {
+      summary = edgeopt::ir::summarize(*model, shape);
+    } catch (const edgeopt::Error& e) {  // shape propagation: the file is malformed (or --input-shape wrong for it)
+      throw edgeopt::InputError(spec + ": " + e.what());
+    }
+    std::cout << edgeopt::ir::formatSummary(summary);
     if (!dot_path.empty()) edgeopt::atomicWrite(dot_path, graphvizText(*model));
     return 0;
   });

@@ -6,6 +6,7 @@
 #include <edgeopt/plugin_host.h>
 #include <edgeopt/runner.h>
 #include <edgeopt/runtime.h>
+#include <edgeopt/tool_main.h>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -33,12 +34,6 @@ void listPlugins(const edgeopt::PluginHost& host) {
 std::string rankPrefix() {
   const int rank = edgeopt::dist::rank();
   return rank > 0 ? "rank " + std::to_string(rank) + ": " : "";
-}
-
-int fail(edgeopt::ExitCode code, const std::string& message) {
-  spdlog::default_logger()->flush();
-  std::cerr << "error: " << rankPrefix() << message << std::endl;
-  return static_cast<int>(code);
 }
 
 // The command line a local rank runs: this one without --nproc.
@@ -101,7 +96,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    return fail(edgeopt::ExitCode::Usage, std::string(e.what()) + " (see edgeopt-run --help)");
+    return edgeopt::reportError(edgeopt::UsageError(std::string(e.what()) + " (see edgeopt-run --help)"), rankPrefix());
   }
   // --log-level filters the terminal; the run's log.txt keeps info and above
   // (or more, when a lower level is asked for).
@@ -144,9 +139,7 @@ int main(int argc, char** argv) {
     const std::string run_dir = runner.run();
     if (edgeopt::dist::isMainProcess()) std::cout << run_dir << std::endl;
     return 0;
-  } catch (const edgeopt::Error& e) {
-    return fail(e.code(), e.what());
   } catch (const std::exception& e) {
-    return fail(edgeopt::ExitCode::Runtime, e.what());
+    return edgeopt::reportError(e, rankPrefix());
   }
 }

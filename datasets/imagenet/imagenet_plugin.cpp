@@ -170,7 +170,7 @@ edgeopt::OptionSchema schema() {
   edgeopt::OptionSchema s;
   s.add("root", OptionType::Path).required().help("folder with train/<class>/<image> (and val/<class>/<image>)");
   s.add("val_labels", OptionType::Path).help("file of \"relative_path class_name\" lines; paths under root/val");
-  s.add("channels", OptionType::Int).defaultValue(int64_t{3}).range(1, 3).help("3: color, 1: gray");
+  s.add("channels", OptionType::Int).defaultValue(int64_t{3}).choices({"1", "3"}).help("3: color, 1: gray");
   return s;
 }
 
@@ -179,7 +179,6 @@ void registerImagenet(edgeopt::PluginRegistrar& r) {
       "imagenet", {"image folders root/{train,val}/<class>/<image> (torchvision ImageFolder)", schema(),
                    [](const edgeopt::Options& o) -> std::unique_ptr<edgeopt::Dataset> {
                      const int channels = static_cast<int>(o.get<int64_t>("channels"));
-                     if (channels == 2) o.fail("channels", "must be 1 (gray) or 3 (color)");
                      try {
                        return std::make_unique<FolderDataset>(o.get<std::string>("root"),
                                                               o.getOr<std::string>("val_labels", ""), channels);

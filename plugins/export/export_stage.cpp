@@ -55,6 +55,8 @@ class ExportStage : public Stage {
     if (!dist::isMainProcess()) return;  // every rank holds the same model; rank 0 writes it
     for (size_t i = 0; i < exporters_.size(); ++i) {
       const std::string path = (std::filesystem::path(ctx.runDir()) / files_[i]).string();
+      // Not every exporter makes its folder (TorchScript's Module::save does not).
+      std::filesystem::create_directories(std::filesystem::path(path).parent_path());
       exporters_[i]->write(ctx.model(), path);
       spdlog::info("exported {}", path);
     }

@@ -32,7 +32,8 @@ std::string millions(int64_t n) {
 class SummaryStage : public edgeopt::Stage {
  public:
   explicit SummaryStage(const edgeopt::Options& o)
-      : shape_(o.getOr<std::vector<int64_t>>("input_shape", {})), file_(o.get<std::string>("file")) {}
+      : shape_(o.getOr<std::vector<int64_t>>("input_shape", {})), file_(o.get<std::string>("file")) {
+  }
 
   std::vector<std::string> plan(const GraphModule& model) const override {
     return {"input " + edgeopt::ir::formatShape(inputShape(model, shape_)) + ", writes " + file_};
@@ -56,7 +57,7 @@ class SummaryStage : public edgeopt::Stage {
 void registerInspect(edgeopt::PluginRegistrar& r) {
   edgeopt::StageFactory f;
   f.summary = "per-layer table of output shapes, parameters and MACs (torchinfo-like)";
-  f.options.add("input_shape", edgeopt::OptionType::IntList).help("[N, C, H, W]; default: the model's own");
+  f.options.add("input_shape", edgeopt::OptionType::IntList).atLeast(1).help("[N, C, H, W]; default: the model's own");
   f.options.add("file", edgeopt::OptionType::String).defaultValue(std::string("summary.txt"));
   f.create = [](const edgeopt::Options& o) { return std::make_unique<SummaryStage>(o); };
   r.add<edgeopt::Stage>("summary", std::move(f));

@@ -149,7 +149,7 @@ void checkModel(onnx::ModelProto& model) {
 
 void addOnnxExportOptions(OptionSchema& s) {
   s.add("opset", OptionType::Int).defaultValue(int64_t{17}).range(13, 18).help("ONNX opset version");
-  s.add("input_shape", OptionType::IntList).help("[N, C, H, W]; default: the shape recorded on the model's input");
+  s.add("input_shape", OptionType::IntList).atLeast(1).help("[N, C, H, W]; default: the shape recorded on the model's input");
   s.add("dynamic_batch", OptionType::Bool).defaultValue(true).help("dim 0 of inputs/outputs is symbolic");
   s.add("check", OptionType::Bool)
       .defaultValue(true)

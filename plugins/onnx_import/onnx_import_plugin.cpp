@@ -25,6 +25,7 @@ edgeopt::OptionSchema schema() {
   edgeopt::OptionSchema s;
   s.add("path", OptionType::Path).required().help("ONNX model file (opset 6-18)");
   s.add("input_shape", OptionType::IntList)
+      .atLeast(1)
       .help("shape of the first model input, recorded on the graph input (default: the model's own)");
   return s;
 }

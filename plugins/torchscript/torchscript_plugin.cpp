@@ -26,7 +26,7 @@ edgeopt::OptionSchema schema() {
   using edgeopt::OptionType;
   edgeopt::OptionSchema s;
   s.add("path", OptionType::Path).required().help("TorchScript file saved by torch.jit.script or torch.jit.trace");
-  s.add("input_shape", OptionType::IntList).help("shape of the model input, recorded on the graph input");
+  s.add("input_shape", OptionType::IntList).atLeast(1).help("shape of the model input, recorded on the graph input");
   s.add("mode", OptionType::String)
       .defaultValue(std::string("train"))
       .choices({"train", "eval"})

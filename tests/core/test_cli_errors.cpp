@@ -1,5 +1,8 @@
 // Bad input to edgeopt-run: each case checks the exact one-line message and
-// the documented exit code (2 usage, 3 recipe, 4 plugin, 1 runtime).
+// the documented exit code (2 usage, 3 recipe, 4 plugin, 5 input, 1 runtime).
+#include <edgeopt/graph_module.h>
+#include <edgeopt/ir/builder.h>
+
 #include "cli_runner.h"
 
 #include <filesystem>
@@ -95,6 +98,15 @@ TEST_CASE("broken plugins named by a recipe: exit 4 at the recipe line", "[cli]"
               "plugin " + bad_api +
                   ": was built for plugin API version 99, this EdgeOpt supports version 1; rebuild it against this "
                   "EdgeOpt SDK");
+  // An entry symbol that is not the pointer EDGEOPT_PLUGIN exports: a line, not a crash.
+  for (const std::string folder : {"null_entry", "function_entry"}) {
+    const std::string lib = fs::canonical(testPluginDir(folder) + "/libedgeopt_" + folder + ".so").string();
+    const CliResult r = runCli("--list-plugins", dir, cliPluginPath() + ":" + testPluginDir(folder));
+    INFO(r.err);
+    CHECK(r.code == 4);
+    CHECK(r.err.rfind("error: plugin " + lib + ": 'edgeopt_plugin_info' is ", 0) == 0);
+    CHECK(r.err.find('\n') == r.err.size() - 1);
+  }
 }
 
 TEST_CASE("a stage that throws: exit 1 naming the stage, its plugin and recipe line", "[cli]") {
@@ -134,4 +146,75 @@ TEST_CASE("version and plugin listing", "[cli]") {
   CHECK(l.out.find("  stage: toy_train\n") != std::string::npos);
   CHECK(l.out.find("export 0.1.0 (plugin API 1) ") != std::string::npos);
   CHECK(l.out.find("  exporter: edgeopt\n") != std::string::npos);
+}
+
+TEST_CASE("hostile recipes: one line, exit 3 (2 for a --set that can't be followed)", "[cli]") {
+  const std::string dir = setup("hostile-recipes");
+  const std::string tail = "model: {source: toy}\nstages: [{kind: export}]\n";
+  writeText(dir + "/alias.yaml", "version: 1\nname: x\nvars: &v {a: *v}\n" + tail);
+  expectError(runCli("alias.yaml", dir), 3,
+              "alias.yaml:3:7: recursive YAML alias: this value contains itself (an alias *name inside its own &name)");
+  std::string bomb = "version: 1\nname: x\nvars:\n  l0: &l0 [a, a, a, a, a, a, a, a, a, a]\n";
+  for (int i = 1; i < 9; ++i) {
+    bomb += "  l" + std::to_string(i) + ": &l" + std::to_string(i) + " [";
+    for (int j = 0; j < 10; ++j) bomb += (j ? ", *l" : "*l") + std::to_string(i - 1);
+    bomb += "]\n";
+  }
+  writeText(dir + "/bomb.yaml", bomb + tail);
+  const CliResult b = runCli("bomb.yaml", dir);
+  CHECK(b.code == 3);
+  CHECK(b.lastErrLine().find("more than 100000 values once YAML aliases are expanded") != std::string::npos);
+  writeText(dir + "/two.yaml", "version: 1\nname: x\n" + tail + "---\nname: y\n");
+  expectError(runCli("two.yaml", dir), 3, "two.yaml:6:1: a second YAML document (after '---'); a recipe is one document");
+  writeText(dir + "/self.yaml", "version: 1\nname: x\nvars: {n: '${vars.n}'}\nmodel: {source: toy, channels: '${vars.n}'}\n"
+                                "stages: [{kind: export}]\n");
+  expectError(runCli("self.yaml", dir), 3,
+              "self.yaml:3:11: vars.n: variables refer to each other in a cycle: vars.n -> vars.n");
+  expectError(runCli("r.yaml --set foo", dir), 2, "--set foo: expected PATH=VALUE, such as stages.1.epochs=3");
+  expectError(runCli("r.yaml --set stages.99999999999999999999.epochs=1", dir), 2,
+              "--set stages.99999999999999999999.epochs=1: stages.99999999999999999999: index out of range: the list "
+              "has 2 entries");
+  // Control bytes from the file are escaped: the terminal gets no escape sequence.
+  writeText(dir + "/esc.yaml", "version: 1\nname: x\nmodel: {source: toy}\nstages: [{kind: \"ex\\e[2Jport\"}]\n");
+  const CliResult e = runCli("esc.yaml", dir);
+  CHECK(e.code == 3);
+  CHECK(e.err.find('\x1b') == std::string::npos);
+  CHECK(e.lastErrLine().find("unknown stage 'ex\\x1b[2Jport'") != std::string::npos);
+}
+
+TEST_CASE("a model file with a zero stride: one line naming the file and the node, exit 5", "[cli]") {
+  const std::string dir = setup("zero-stride");
+  {
+    edgeopt::ir::ModelBuilder b;
+    edgeopt::ir::Value* x = b.input("x");
+    b.output({b.conv2d("conv", x, edgeopt::ir::Conv2dOptions(3, 4, 3))});
+    auto model = b.finish();
+    model->graph().findNode("conv")->setAttr("stride", int64_t{0});
+    model->setExampleInputShapes({{1, 3, 8, 8}});
+    model->save(dir + "/bad.edgeopt");
+  }
+  const std::string cause = ": shape propagation failed at %conv = conv2d(%x, %conv.weight, %conv.bias) {dilation=[1, "
+                            "1], groups=1, padding=[0, 0], stride=0}  # conv: Conv2d: node 'conv' (conv2d): attribute "
+                            "'stride' must be at least 1, got 0";
+  const CliResult inspect = runProgram("edgeopt-inspect", "bad.edgeopt", dir);
+  expectError(inspect, 5, "bad.edgeopt" + cause);
+  CHECK(inspect.err.find('\n') == inspect.err.size() - 1);
+  writeText(dir + "/m.yaml", "version: 1\nname: m\nmodel: {source: checkpoint, path: bad.edgeopt}\n"
+                             "stages: [{kind: export}]\n");
+  expectError(runCli("m.yaml --dry-run", dir), 5, "bad.edgeopt" + cause);
+
+  // Sizes below 1 stop at validation, not in the middle of a run.
+  expectError(runProgram("edgeopt-inspect", "bad.edgeopt --input-shape 1,3,0,8", dir), 2,
+              "--input-shape: every size must be at least 1, got [1, 3, 0, 8]");
+  expectError(runCli("r.yaml --dry-run --set stages.1.kind=summary --set stages.1.input_shape=[1,3,-8,8]", dir), 3,
+              "--set stages.1.input_shape=[1,3,-8,8]: stages.1.input_shape.2: must be at least 1 (got -8)");
+}
+
+TEST_CASE("an export stage writing TorchScript first makes exports/ itself", "[cli]") {
+  const std::string dir = setup("torchscript-first");
+  const std::string plugins = testPluginDir("good") + ":" + builtinSubset("ts", {"export", "torchscript_export"});
+  const CliResult r = runCli("r.yaml --output out --set stages.1.formats=[torchscript,edgeopt]", dir, plugins);
+  INFO(r.err);
+  CHECK(r.code == 0);
+  CHECK(fs::is_regular_file(dir + "/out/exports/model.pt"));
 }

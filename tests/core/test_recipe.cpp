@@ -52,10 +52,15 @@ TEST_CASE("set overrides recipe values and vars before substitution", "[recipe]"
 
 TEST_CASE("recipe-level errors", "[recipe]") {
   const std::string path = recipeFile(kRecipe, "errors.yaml");
-  EDGEOPT_REQUIRE_THROWS_MESSAGE(loadRecipeDocument(path, {"stages.5.lr=1"}), RecipeError,
+  // A --set PATH that can't be followed is a bad command line (exit 2).
+  EDGEOPT_REQUIRE_THROWS_MESSAGE(loadRecipeDocument(path, {"stages.5.lr=1"}), UsageError,
                                  "--set stages.5.lr=1: stages.5: index out of range: the list has 2 entries");
-  EDGEOPT_REQUIRE_THROWS_MESSAGE(loadRecipeDocument(path, {"stages"}), RecipeError,
+  EDGEOPT_REQUIRE_THROWS_MESSAGE(loadRecipeDocument(path, {"stages"}), UsageError,
                                  "--set stages: expected PATH=VALUE, such as stages.1.epochs=3");
+  EDGEOPT_REQUIRE_THROWS_MESSAGE(
+      loadRecipeDocument(path, {"stages.99999999999999999999.epochs=1"}), UsageError,
+      "--set stages.99999999999999999999.epochs=1: stages.99999999999999999999: index out of range: the list has 2 "
+      "entries");
   EDGEOPT_REQUIRE_THROWS_MESSAGE(loadRecipeDocument(path, {"seed=-1"}), RecipeError,
                                  "--set seed=-1: seed: must be at least 0 (got -1)");
   EDGEOPT_REQUIRE_THROWS_MESSAGE(loadRecipeDocument(path, {"version=2"}), RecipeError,
@@ -74,4 +79,30 @@ TEST_CASE("recipe-level errors", "[recipe]") {
                                  dir + ":5:9: stages.0.lr: undefined variable 'lr' (define it under vars:, or --set "
                                        "vars.lr=...)");
   EDGEOPT_REQUIRE_THROWS_MESSAGE(bad(""), RecipeError, dir + ": the recipe is empty");
+}
+
+TEST_CASE("vars may use each other in any order, and a cycle or an endless chain is named", "[recipe]") {
+  auto load = [](const std::string& vars, const std::string& name = "vars.yaml") {
+    return loadRecipeDocument(recipeFile("version: 1\nname: v\nvars: " + vars +
+                                             "\nmodel: {source: zoo, size: '${vars.a}'}\nstages: [{kind: export}]\n",
+                                         name));
+  };
+  Recipe r = load("{a: '${vars.b}', b: '${vars.c}-x', c: 7}");
+  CHECK(r.document.find("model")->find("size")->value() == "7-x");
+  CHECK(r.document.find("vars")->find("a")->value() == "7-x");
+
+  const std::string file = std::string(EDGEOPT_TEST_WORK_DIR) + "/recipe-vars.yaml/vars.yaml";
+  EDGEOPT_REQUIRE_THROWS_MESSAGE(load("{a: '${vars.a}'}"), RecipeError,
+                                 file + ":3:11: vars.a: variables refer to each other in a cycle: vars.a -> vars.a");
+  EDGEOPT_REQUIRE_THROWS_MESSAGE(
+      load("{a: '${vars.b}', b: 'x${vars.a}'}"), RecipeError,
+      file + ":3:11: vars.a: variables refer to each other in a cycle: vars.b -> vars.a -> vars.b");
+  std::string chain = "{a: '${vars.v0}', ";
+  for (int i = 0; i < 40; ++i) chain += "v" + std::to_string(i) + ": '${vars.v" + std::to_string(i + 1) + "}', ";
+  chain += "v40: 1}";
+  REQUIRE_THROWS_MATCHES(load(chain), RecipeError,
+                         Catch::Matchers::Predicate<RecipeError>([](const RecipeError& e) {
+                           return e.message().rfind("variables refer to each other more than 32 deep: vars.v0 -> "
+                                                    "vars.v1 -> vars.v2 -> ", 0) == 0;
+                         }));
 }

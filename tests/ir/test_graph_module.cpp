@@ -6,7 +6,11 @@
 #include "test_support.h"
 #include "zoo_models.h"
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
 #include <filesystem>
+#include <sstream>
 
 using namespace edgeopt;
 using Catch::Matchers::Contains;
@@ -183,8 +187,21 @@ TEST_CASE("graph module: damaged files are InputErrors naming the path", "[ir][m
     REQUIRE(at != std::string::npos);
     c.replace(at, 8, "\"conv9d\"");
     std::string p = write("op.edgeopt", c);
-    REQUIRE_THROWS_WITH(GraphModule::load(p), StartsWith(p + ": corrupted model file: lint: node 'features.0'") &&
-                                                  Contains("unknown op 'conv9d'"));
+    // One line for the user; the printed graph goes to the log, at debug level.
+    std::ostringstream log;
+    auto logger = std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log));
+    logger->set_level(spdlog::level::debug);
+    const auto previous = spdlog::default_logger();
+    spdlog::set_default_logger(logger);
+    std::string what;
+    try {
+      GraphModule::load(p);
+    } catch (const InputError& e) {
+      what = e.what();
+    }
+    spdlog::set_default_logger(previous);
+    CHECK(what == p + ": corrupted model file: lint: node 'features.0': unknown op 'conv9d'");
+    CHECK(log.str().find("unknown op 'conv9d'\ngraph(%x):\n") != std::string::npos);
   }
   SECTION("missing file") {
     REQUIRE_THROWS_AS(GraphModule::load(dir + "/absent.edgeopt"), InputError);

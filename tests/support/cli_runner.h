@@ -50,11 +50,12 @@ inline std::string cliPluginPath() {
   return path;
 }
 
-// `args` is passed through the shell; `cwd` is where runs/ lands. Built-in
-// plugins are not loaded: `plugin_path` is the whole plugin set.
-inline CliResult runCli(const std::string& args, const std::string& cwd,
-                        const std::string& plugin_path = cliPluginPath(), const std::string& env = "") {
-  const std::string exe = std::string(EDGEOPT_BINARY_DIR) + "/bin/edgeopt-run";
+// Runs build/bin/`program` (edgeopt-run, edgeopt-inspect). `args` is passed
+// through the shell; `cwd` is where runs/ lands. Built-in plugins are not
+// loaded: `plugin_path` is the whole plugin set.
+inline CliResult runProgram(const std::string& program, const std::string& args, const std::string& cwd,
+                            const std::string& plugin_path = cliPluginPath(), const std::string& env = "") {
+  const std::string exe = std::string(EDGEOPT_BINARY_DIR) + "/bin/" + program;
   const std::string out = cwd + "/.cli-stdout", err = cwd + "/.cli-stderr";
   const std::string cmd = "cd '" + cwd + "' && " + env + " EDGEOPT_NO_BUILTIN_PLUGINS=1 EDGEOPT_PLUGIN_PATH='" + plugin_path + "' '" + exe + "' " + args +
                           " > '" + out + "' 2> '" + err + "'";
@@ -65,6 +66,11 @@ inline CliResult runCli(const std::string& args, const std::string& cwd,
   r.out = readText(out);
   r.err = readText(err);
   return r;
+}
+
+inline CliResult runCli(const std::string& args, const std::string& cwd,
+                        const std::string& plugin_path = cliPluginPath(), const std::string& env = "") {
+  return runProgram("edgeopt-run", args, cwd, plugin_path, env);
 }
 
 }  // namespace edgeopt::test

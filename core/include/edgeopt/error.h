@@ -39,4 +39,14 @@ struct RuntimeFailure : Error {
   explicit RuntimeFailure(const std::string& m) : Error(ExitCode::Runtime, m) {}
 };
 
+// The message of any exception as a user should read it: a c10::Error (what
+// LibTorch throws) without the C++ backtrace its what() appends.
+std::string errorText(const std::exception& e);
+// The text up to the first newline.
+std::string firstLine(const std::string& text);
+// `text` safe for one line of a terminal: control bytes (newlines, escape
+// sequences, ... often copied from a malformed input file) written as \n, \t,
+// \r or \xNN. "a\x1b[2Jb" -> "a\\x1b[2Jb".
+std::string escapeControlBytes(const std::string& text);
+
 }  // namespace edgeopt

@@ -36,11 +36,6 @@ std::shared_ptr<::gloo::transport::Device> glooDevice(const LaunchInfo& info) {
   return ::c10d::ProcessGroupGloo::createDefaultDevice();
 }
 
-std::string errorText(const std::exception& e) {
-  if (auto* c10 = dynamic_cast<const c10::Error*>(&e)) return c10->what_without_backtrace();
-  return e.what();
-}
-
 void wait(const c10::intrusive_ptr<::c10d::Work>& work, const char* what, int rank) {
   try {
     work->wait();

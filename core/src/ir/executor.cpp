@@ -2,16 +2,11 @@
 #include <edgeopt/error.h>
 #include <edgeopt/ir/executor.h>
 
-#include <c10/util/Exception.h>
-
 #include <ATen/ATen.h>
 
 #include <unordered_map>
 
 namespace edgeopt::ir {
-namespace {
-std::string firstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
-}  // namespace
 
 Executor::Executor(const Graph& graph) : graph_(graph), graph_version_(graph.version()) {
   std::unordered_map<const Value*, size_t> slot_of;
@@ -62,11 +57,9 @@ std::vector<at::Tensor> Executor::run(const std::vector<at::Tensor>& inputs, con
         try {
           outs = step.op->kernel(n, args, ctx);
           args.clear();  // drop our references before the slots are freed below
-        } catch (const c10::Error& e) {
-          // One line for the user: ATen's message without its C++ backtrace.
-          throw RuntimeFailure("node '" + n.name() + "' (" + n.target() + "): " + firstLine(e.what_without_backtrace()));
         } catch (const std::exception& e) {
-          throw RuntimeFailure("node '" + n.name() + "' (" + n.target() + "): " + firstLine(e.what()));
+          // One line for the user: ATen's message without its C++ backtrace.
+          throw RuntimeFailure("node '" + n.name() + "' (" + n.target() + "): " + firstLine(errorText(e)));
         }
         if (outs.size() != step.out_slots.size())
           throw RuntimeFailure("op '" + n.target() + "' returned " + std::to_string(outs.size()) +

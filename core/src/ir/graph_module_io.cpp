@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <cstring>
 
@@ -192,7 +193,11 @@ std::shared_ptr<GraphModule> GraphModule::load(const std::string& path, std::str
     if (user_meta_json) *user_meta_json = header.at("user_meta").get<std::string>();
     return gm;
   } catch (const std::exception& e) {
-    throw bad(std::string("corrupted model file: ") + e.what());
+    // lint appends the printed graph (a thousand lines for a real model) for
+    // developers; the user gets the line naming the node, the log the graph.
+    const std::string what = errorText(e);
+    if (what.find('\n') != std::string::npos) spdlog::debug("{}: {}", path, what);
+    throw bad("corrupted model file: " + firstLine(what));
   }
 }
 
