@@ -61,6 +61,18 @@ void atomicWrite(const std::string& path, const std::string& bytes) {
   atomicWrite(path, [&](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
 }
 
+bool isLeftoverTemporary(const std::string& filename) {
+  const size_t at = filename.rfind(".tmp");
+  if (at == std::string::npos || at == 0) return false;
+  return at + 4 == filename.size() || filename[at + 4] == '-';
+}
+
+bool staysInside(const std::string& relative) {
+  const fs::path p = fs::path(relative).lexically_normal();
+  if (relative.empty() || p.is_absolute() || p.has_root_name()) return false;
+  return p.empty() || *p.begin() != "..";
+}
+
 std::string readFile(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw InputError(path + ": no such file");

@@ -143,21 +143,56 @@ void RunDirectory::recordData(const nlohmann::json& data) const {
   atomicWrite(file("manifest.json"), manifest.dump(2) + "\n");
 }
 
-ResumeState RunDirectory::readState() const {
+ResumeState RunDirectory::readState(size_t stages) const {
+  const std::string path = file("state.json");
+  auto bad = [&](const std::string& key, const std::string& what) { return InputError(path + ": " + key + ": " + what); };
   ResumeState state;
+  nlohmann::ordered_json j;
   try {
-    nlohmann::ordered_json j = nlohmann::ordered_json::parse(readFile(file("state.json")));
-    state.completed_stages = j.at("completed_stages").get<int>();
-    if (j.contains("metrics"))
-      for (const auto& row : j["metrics"]) state.metrics.push_back(nlohmann::ordered_json::parse(row.dump()));
-    if (j.contains("progress")) {
-      state.progress_state = j["progress"].at("state").get<std::string>();
-      state.progress_checkpoint = j["progress"].at("checkpoint").get<std::string>();
-    }
+    j = nlohmann::ordered_json::parse(readFile(path));
   } catch (const json::exception& e) {
-    throw InputError(file("state.json") + ": malformed (" + e.what() + ")");
+    throw InputError(path + ": malformed (" + e.what() + ")");
+  }
+  if (!j.is_object()) throw InputError(path + ": expected a JSON object");
+  if (!j.contains("completed_stages")) throw InputError(path + ": missing 'completed_stages'");
+  // nlohmann reads a non-negative integer as unsigned; get<int> would wrap a huge one.
+  const auto& done = j["completed_stages"];
+  if (!done.is_number_unsigned() || done.get<uint64_t>() > stages)
+    throw bad("completed_stages", "must be an integer from 0 to " + std::to_string(stages) +
+                                      ", the recipe's stage count (got " + done.dump() + ")");
+  state.completed_stages = static_cast<int>(done.get<uint64_t>());
+  if (j.contains("metrics")) {
+    if (!j["metrics"].is_array()) throw bad("metrics", "expected a list of rows");
+    for (const auto& row : j["metrics"]) {
+      if (!row.is_object()) throw bad("metrics", "expected rows that are objects, got " + row.dump());
+      state.metrics.push_back(row);
+    }
+  }
+  if (j.contains("progress")) {
+    const auto& p = j["progress"];
+    if (!p.is_object() || !p.contains("state") || !p["state"].is_string() || !p.contains("checkpoint") ||
+        !p["checkpoint"].is_string())
+      throw bad("progress", "expected {state: text, checkpoint: path}");
+    if (static_cast<size_t>(state.completed_stages) == stages)
+      throw bad("progress", "records progress in a stage after the last one");
+    state.progress_state = p["state"].get<std::string>();
+    state.progress_checkpoint = p["checkpoint"].get<std::string>();
+    std::error_code ec;
+    if (!staysInside(state.progress_checkpoint) || !fs::is_regular_file(file(state.progress_checkpoint), ec))
+      throw bad("progress.checkpoint", "must name a file inside the run directory (got \"" +
+                                           state.progress_checkpoint + "\")");
   }
   return state;
+}
+
+size_t RunDirectory::removeLeftoverTemporaries() const {
+  std::vector<fs::path> leftovers;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(path_, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec))
+    if (it->is_regular_file(ec) && isLeftoverTemporary(it->path().filename().string())) leftovers.push_back(it->path());
+  for (const auto& p : leftovers) fs::remove(p, ec);
+  return leftovers.size();
 }
 
 std::string RunDirectory::recipeBaseDir() const {

@@ -44,7 +44,12 @@ class RunDirectory {
   nlohmann::json recordedData() const;
   // Sets the manifest's "data" entry (manifest.json rewritten atomically).
   void recordData(const nlohmann::json& data) const;
-  ResumeState readState() const;
+  // state.json, validated for a recipe of `stages` stages like a recipe is
+  // (InputError naming the file, the key and what is wrong).
+  ResumeState readState(size_t stages) const;
+  // Removes the temporaries a killed writer left (isLeftoverTemporary);
+  // returns how many.
+  size_t removeLeftoverTemporaries() const;
   // The folder the run's recipe was read from: its relative paths resolve there.
   std::string recipeBaseDir() const;
   // Writes state.json, then metrics.jsonl and metrics.csv from state.metrics

@@ -1,6 +1,7 @@
 #include <edgeopt/dataset.h>
 #include <edgeopt/distributed.h>
 #include <edgeopt/graph_module.h>
+#include <edgeopt/interrupt.h>
 #include <edgeopt/ir/summary.h>
 #include <edgeopt/model_source.h>
 #include <edgeopt/runner.h>
@@ -39,6 +40,10 @@ std::string describeModel(GraphModule& model) {
   return buf;
 }
 
+Interrupted interruptedAt(const RunDirectory& dir) {
+  return Interrupted("interrupted; continue with edgeopt-run --resume " + dir.path());
+}
+
 struct BuiltStage {
   const ComponentConfig* config;
   std::unique_ptr<Stage> stage;
@@ -54,6 +59,8 @@ void atStep(const ComponentConfig& c, const std::string& what, Fn&& fn) {
     fn();
   } catch (const RecipeError&) {
     throw;  // already points at the recipe
+  } catch (const Interrupted&) {
+    throw;  // not a failure of the step
   } catch (const Error& e) {
     throw Error(e.code(), where + e.what());
   } catch (const std::exception& e) {
@@ -98,6 +105,8 @@ class RunStageContext : public StageContext {
     state_.progress_checkpoint = name;
     if (!metrics.empty()) state_.metrics.push_back(metricsRow(metrics));
     if (dist::isMainProcess()) dir_.writeState(state_);
+    // A safe point: everything up to here is on disk and resumable.
+    if (interruptRequested()) throw interruptedAt(dir_);
   }
   void recordMetrics(const std::string& metrics) override {
     state_.metrics.push_back(metricsRow(metrics));
@@ -300,13 +309,14 @@ std::string Runner::run() {
   if (main) {
     file_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(dir.file("log.txt"));
     spdlog::default_logger()->sinks().push_back(file_sink);
+    // Every line reaches log.txt when it is logged, so a killed or
+    // interrupted run keeps its log.
+    spdlog::default_logger()->flush_on(spdlog::level::trace);
   }
 
   ResumeState state;
   if (resuming) {
-    state = dir.readState();
-    if (state.completed_stages > static_cast<int>(I.stages.size()))
-      throw InputError(dir.file("state.json") + ": records more stages than the recipe has");
+    state = dir.readState(I.stages.size());
     std::string checkpoint;
     if (state.progress_state) checkpoint = dir.file(state.progress_checkpoint);
     else if (state.completed_stages > 0)
@@ -323,6 +333,7 @@ std::string Runner::run() {
     spdlog::info("run directory {}", dir.path());
   }
   for (size_t i = state.completed_stages; i < I.stages.size(); ++i) {
+    if (interruptRequested()) throw interruptedAt(dir);  // a safe point: between stages
     const auto& c = *I.stages[i].config;
     atStep(c, "planning stage", [&] { I.resolveAll(c, *I.model); });
     spdlog::info("stage {}/{}: {} (plugin {})", i + 1, I.stages.size(), c.kind, c.provider);
@@ -336,6 +347,10 @@ std::string Runner::run() {
     if (!main) continue;
     I.model->save(dir.stageCheckpoint(static_cast<int>(i), c.kind));
     dir.writeState(state);
+  }
+  if (main) {
+    if (const size_t removed = dir.removeLeftoverTemporaries())
+      spdlog::info("removed {} temporary file(s) an interrupted write had left", removed);
   }
   spdlog::info("finished: {}", dir.path());
   spdlog::default_logger()->flush();

@@ -2,6 +2,7 @@
 // and README.md.
 #include <edgeopt/distributed.h>
 #include <edgeopt/error.h>
+#include <edgeopt/interrupt.h>
 #include <edgeopt/plugin.h>
 #include <edgeopt/plugin_host.h>
 #include <edgeopt/runner.h>
@@ -136,6 +137,7 @@ int main(int argc, char** argv) {
       return edgeopt::dist::runLocalRanks(nproc, withoutNproc(argc, argv));
     }
     joinDistributedRun();
+    edgeopt::installInterruptHandler();
     const std::string run_dir = runner.run();
     if (edgeopt::dist::isMainProcess()) std::cout << run_dir << std::endl;
     return 0;

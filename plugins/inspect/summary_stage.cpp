@@ -33,6 +33,8 @@ class SummaryStage : public edgeopt::Stage {
  public:
   explicit SummaryStage(const edgeopt::Options& o)
       : shape_(o.getOr<std::vector<int64_t>>("input_shape", {})), file_(o.get<std::string>("file")) {
+    if (!edgeopt::staysInside(file_))
+      o.fail("file", "must be a relative path inside the stage folder, without '..' above it (got \"" + file_ + "\")");
   }
 
   std::vector<std::string> plan(const GraphModule& model) const override {

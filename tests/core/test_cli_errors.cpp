@@ -51,7 +51,7 @@ TEST_CASE("malformed recipes: file:line:col: key: message, exit 3", "[cli]") {
               "--set stages.0.epochs=many: stages.0.epochs: expected an integer, got \"many\"");
   expectError(runCli("r.yaml --set stages.0.epoch=2", dir), 3,
               "--set stages.0.epoch=2: stages.0.epoch: unknown key; did you mean 'epochs'? (known: epochs, "
-              "kill_after_epoch, layers)");
+              "kill_after_epoch, interrupt_after_epoch, layers)");
   expectError(runCli("r.yaml --set stages.0.layers=features.9", dir), 3,
               "--set stages.0.layers=features.9: stages.0.layers: selector 'features.9' matches no layer of the "
               "model (layer names look like: features.0, features.1, features.2, avgpool; see edgeopt-run --dry-run "
@@ -208,6 +208,13 @@ TEST_CASE("a model file with a zero stride: one line naming the file and the nod
               "--input-shape: every size must be at least 1, got [1, 3, 0, 8]");
   expectError(runCli("r.yaml --dry-run --set stages.1.kind=summary --set stages.1.input_shape=[1,3,-8,8]", dir), 3,
               "--set stages.1.input_shape=[1,3,-8,8]: stages.1.input_shape.2: must be at least 1 (got -8)");
+}
+
+TEST_CASE("data.channels: 2 stops at --dry-run, not when a stage opens the data", "[cli]") {
+  const std::string dir = setup("channels");
+  const std::string plugins = cliPluginPath() + ":" + builtinSubset("channels", {"imagenet"});
+  expectError(runCli("r.yaml --dry-run --set 'data={dataset: imagenet, root: ., channels: 2}'", dir, plugins), 3,
+              "--set data={dataset: imagenet, root: ., channels: 2}: data.channels: must be one of: 1, 3 (got 2)");
 }
 
 TEST_CASE("an export stage writing TorchScript first makes exports/ itself", "[cli]") {

@@ -14,6 +14,7 @@ enum class ExitCode : int {
   Recipe = 3,   // the recipe is invalid (file:line:col: key: message)
   Plugin = 4,   // a plugin could not be loaded or registered
   Input = 5,    // a model, checkpoint or data file is unreadable or malformed
+  Interrupted = 130,  // stopped by Ctrl-C at a safe point (128 + SIGINT, as a shell reports it)
 };
 
 class Error : public std::runtime_error {
@@ -37,6 +38,9 @@ struct InputError : Error {
 };
 struct RuntimeFailure : Error {
   explicit RuntimeFailure(const std::string& m) : Error(ExitCode::Runtime, m) {}
+};
+struct Interrupted : Error {
+  explicit Interrupted(const std::string& m) : Error(ExitCode::Interrupted, m) {}
 };
 
 // The message of any exception as a user should read it: a c10::Error (what

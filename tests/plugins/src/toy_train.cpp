@@ -22,7 +22,9 @@ namespace {
 class ToyTrain : public edgeopt::Stage {
  public:
   explicit ToyTrain(const edgeopt::Options& o)
-      : epochs_(o.get<int64_t>("epochs")), kill_after_(o.get<int64_t>("kill_after_epoch")) {}
+      : epochs_(o.get<int64_t>("epochs")),
+        kill_after_(o.get<int64_t>("kill_after_epoch")),
+        interrupt_after_(o.get<int64_t>("interrupt_after_epoch")) {}
 
   std::vector<std::string> plan(const edgeopt::GraphModule&) const override {
     return {"epochs: " + std::to_string(epochs_)};
@@ -38,11 +40,12 @@ class ToyTrain : public edgeopt::Stage {
       }
       ctx.saveProgress(std::to_string(e + 1));
       if (e == kill_after_) ::kill(::getpid(), SIGKILL);  // as `kill -9` would
+      if (e == interrupt_after_) ::kill(::getpid(), SIGINT);  // as Ctrl-C would
     }
   }
 
  private:
-  int64_t epochs_, kill_after_;
+  int64_t epochs_, kill_after_, interrupt_after_;
 };
 
 // conv3x3 -> BN -> ReLU -> global pool -> flatten -> linear, named like torchvision.
@@ -92,6 +95,7 @@ void registerToyTrain(edgeopt::PluginRegistrar& r) {
   train.summary = "adds 0.01*(epoch+1) to every parameter each epoch (test stage)";
   train.options.add("epochs", edgeopt::OptionType::Int).defaultValue(int64_t{3}).range(1, 1000);
   train.options.add("kill_after_epoch", edgeopt::OptionType::Int).defaultValue(int64_t{-1});
+  train.options.add("interrupt_after_epoch", edgeopt::OptionType::Int).defaultValue(int64_t{-1});
   train.options.add("layers", edgeopt::OptionType::Selectors).help("layers to report in the plan");
   train.create = [](const edgeopt::Options& o) { return std::make_unique<ToyTrain>(o); };
   r.add<edgeopt::Stage>("toy_train", std::move(train));
