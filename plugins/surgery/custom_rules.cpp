@@ -3,8 +3,11 @@
 #include "region.h"
 
 #include <edgeopt/ir/input_roles.h>
+#include <edgeopt/ir/shape_prop.h>
 #include <edgeopt/options.h>
 #include <edgeopt/selector.h>
+
+#include <algorithm>
 
 namespace edgeopt::surgery {
 namespace {
@@ -161,26 +164,22 @@ class ModuleRule : public SurgeryRule {
   }
 
   bool apply(Rewriter& rw, const SurgeryContext& ctx) const override {
-    std::vector<std::string> instances;  // outermost matching module paths, in graph order
-    std::map<std::string, std::vector<ir::Node*>> members;
-    for (ir::Node* n : rw.graph().nodes()) {
-      if (n->opcode() != ir::Opcode::Call) continue;
-      for (const ir::ScopeEntry& e : n->scope()) {
-        if (!matches(e)) continue;
-        if (!members.count(e.path)) instances.push_back(e.path);
-        members[e.path].push_back(n);
-        break;  // outermost only
-      }
-    }
+    const std::vector<std::string> instances = matchingInstances(rw.graph());
     if (instances.empty())
       options_.fail("module", "module selector '" + options_.get<std::string>("module") + "' matches no module instance");
+    GraphModule& m = rw.module();
     for (const std::string& path : instances) {
+      // Gathered afresh: replacing the previous instance replaced the value
+      // this one may read.
       Region r;
       r.name = path;
-      r.nodes = members[path];
+      for (ir::Node* n : rw.graph().nodes())
+        if (n->opcode() == ir::Opcode::Call && inside(*n, path)) r.nodes.push_back(n);
       std::string why;
       if (!closeRegion(r, why)) options_.fail("module", "module '" + path + "' can't be replaced: " + why);
       if (!ctx.inScope(*r.output->producer())) continue;
+      if (with_.kind == Replacement::Kind::Block && !m.exampleInputShapes().empty())
+        ir::propagateShapes(m, m.exampleInputShapes());
       replaceRegion(rw, r, with_);
       ctx.record(path);
     }
@@ -188,6 +187,24 @@ class ModuleRule : public SurgeryRule {
   }
 
  private:
+  // Outermost module paths the selector matches, in graph order.
+  std::vector<std::string> matchingInstances(const ir::Graph& g) const {
+    std::vector<std::string> out;
+    for (ir::Node* n : g.nodes()) {
+      if (n->opcode() != ir::Opcode::Call) continue;
+      for (const ir::ScopeEntry& e : n->scope())
+        if (matches(e)) {
+          if (std::find(out.begin(), out.end(), e.path) == out.end()) out.push_back(e.path);
+          break;
+        }
+    }
+    return out;
+  }
+  static bool inside(const ir::Node& n, const std::string& path) {
+    for (const ir::ScopeEntry& e : n.scope())
+      if (e.path == path) return true;
+    return false;
+  }
   bool matches(const ir::ScopeEntry& e) const {
     if (!type_.empty()) return e.type == type_;
     if (is_regex_) return std::regex_match(e.path, regex_);

@@ -4,8 +4,8 @@
 //   replace:                                   # node level
 //     - {from: "type:Hardswish", to: relu}     # every selected node -> relu
 //     - {from: "re:features\\.1[0-5]\\..*", to: identity}
-//     - {pattern: "hardsigmoid -> mul", to: identity}
-//     - {pattern: "conv2d{kernel_size: 6} -> batch_norm -> silu", to: identity}
+//     - {pattern: "relu6 -> dropout", to: relu}
+//     - {pattern: "max_pool2d{kernel_size: 5}", to: max_pool2d, attrs: {kernel_size: 3, padding: 1, stride: 1}}
 //     - {from: "type:MaxPool2d", to: max_pool2d, attrs: {kernel_size: [3, 3], stride: [1, 1], padding: [1, 1]}}
 //   modules:                                   # module level (surgery v1)
 //     - {module: "type:SqueezeExcitation", to: identity}

@@ -164,10 +164,21 @@ std::vector<Region> connectedRegions(const std::vector<ir::Node*>& nodes,
 
 void replaceRegion(Rewriter& rw, const Region& r, const Replacement& with) {
   ir::Node* last = r.output->producer();
+  const std::string last_name = last->name();
+  // New nodes live in the modules enclosing the region (not in a replaced
+  // leaf or module); a block takes the region's own path.
+  ir::Scope scope;
+  for (const auto& e : last->scope())
+    if (r.name.rfind(e.path + ".", 0) == 0) scope.push_back(e);
+  const std::string relative = scope.empty() ? r.name : r.name.substr(scope.back().path.size() + 1);
   ir::Value* y = r.input;
   if (with.kind == Replacement::Kind::Ops) {
     auto guard = rw.insertingBefore(last);
-    for (const auto& [op, attrs] : with.ops) y = rw.createOp(op, {y}, attrs, r.name + "." + op, last)->output();
+    for (const auto& [op, attrs] : with.ops) {
+      ir::Node* n = rw.createOp(op, {y}, attrs, r.name + "." + op);
+      n->setScope(scope);
+      y = n->output();
+    }
   } else if (with.kind == Replacement::Kind::Block) {
     const ir::Shape* in = knownShape(r.input);
     const ir::Shape* out = knownShape(r.output);
@@ -176,10 +187,9 @@ void replaceRegion(Rewriter& rw, const Region& r, const Replacement& with) {
                            with.block + "'");
     const int64_t stride = std::max<int64_t>(1, (*in)[2] / std::max<int64_t>(1, (*out)[2]));
     const int64_t k = with.kernel_size;
-    ir::Scope scope = last->scope();
     auto guard = rw.insertingBefore(last);
     ir::ModelBuilder b(rw.module(), scope);
-    auto s = b.module(r.name + "_" + with.block, "Sequential");
+    auto s = b.module(relative, "Sequential");
     const bool bn = with.block != "conv";
     y = b.conv2d("0", y, ir::Conv2dOptions((*in)[1], (*out)[1], k).stride(stride).padding(k / 2).bias(!bn));
     if (bn) y = b.batchNorm2d("1", y, (*out)[1]);
@@ -187,6 +197,9 @@ void replaceRegion(Rewriter& rw, const Region& r, const Replacement& with) {
   }
   rw.replaceAllUsesWith(r.output, y);
   for (auto it = r.nodes.rbegin(); it != r.nodes.rend(); ++it) rw.eraseDeadChain(*it);
+  // A single op keeps the replaced node's name, so reports and selectors
+  // written against the original model still find it.
+  if (with.kind == Replacement::Kind::Ops && !rw.graph().findNode(last_name)) rw.renameNode(y->producer(), last_name);
 }
 
 bool attrMatches(const ir::AttrValue& value, const ConfigNode& want) {

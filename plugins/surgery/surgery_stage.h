@@ -7,7 +7,7 @@
 //     rules: {gelu_to_relu: false, conv_k8plus_to_3x3: true, my_plugin_rule: {option: 1}}
 //     layers: ["!classifier"]         # where the table's rules may fire (default: everywhere)
 //     modules: [{module: "type:SqueezeExcitation", to: identity}]
-//     replace: [{from: "type:Hardswish", to: relu}, {pattern: "hardsigmoid -> mul", to: identity}]
+//     replace: [{from: "type:Hardswish", to: relu}, {pattern: "relu6 -> dropout", to: relu}]
 //
 // Order: modules:, then replace: (in declared order, on the model as it came),
 // then the table (its order below, then plugin rules in recipe order). Each
