@@ -19,6 +19,7 @@ void registerConvRules(PluginRegistrar& r);        // conv_k6_to_k5, conv_k8plus
 void registerResizeRule(PluginRegistrar& r);       // resize_size_to_scale
 void registerInputLayoutRule(PluginRegistrar& r);  // input_permute_to_nchw
 void registerFocusRule(PluginRegistrar& r);        // focus_to_reshape
+void registerLayerNormRule(PluginRegistrar& r);    // layernorm_to_batchnorm
 
 // A factory for a rule without options.
 template <class Rule>

@@ -16,6 +16,7 @@ void registerAll(PluginRegistrar& r) {
   registerResizeRule(r);
   registerInputLayoutRule(r);
   registerFocusRule(r);
+  registerLayerNormRule(r);
 }
 
 }  // namespace

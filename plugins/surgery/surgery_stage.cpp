@@ -21,7 +21,7 @@ const std::vector<TableEntry>& liteTable() {
       {"gelu_to_relu", true},          {"silu_to_relu", true},          {"hardswish_to_relu", true},
       {"hardsigmoid_to_relu", true},   {"leaky_relu_to_relu", true},    {"maxpool_k5plus_to_3x3", true},
       {"avgpool_k5plus_to_3x3", true}, {"resize_size_to_scale", true},  {"conv_k6_to_k5", true},
-      {"conv_k8plus_to_3x3", false},   {"focus_to_reshape", false},
+      {"conv_k8plus_to_3x3", false},   {"focus_to_reshape", false},     {"layernorm_to_batchnorm", false},
   };
   return table;
 }

@@ -223,3 +223,36 @@ TEST_CASE("input_permute_to_nchw drops a leading NHWC->NCHW permute, so the mode
   CHECK(maxDiff(evalOutput(*m, nhwc.permute({0, 3, 1, 2}).contiguous()), before) == 0.0);
   CHECK(applyRule(*m, "input_permute_to_nchw").empty());
 }
+
+TEST_CASE("layernorm_to_batchnorm turns a channel LayerNorm (permute, LN, permute) into BatchNorm2d", "[surgery]") {
+  ir::ModelBuilder b;
+  Value* x = b.conv2d("conv", b.input(), Conv2dOptions(3, 6, 3).padding(1));
+  Value* y;
+  {
+    auto s = b.module("norm", "LayerNorm2d");
+    y = b.functional("permute", {x}, {{"dims", ir::Ints{0, 2, 3, 1}}});
+    Value* w = b.parameter("weight", at::rand({6}) + 0.5);
+    Value* bias = b.parameter("bias", at::randn({6}));
+    y = b.functional("layer_norm", {y, w, bias}, {{"normalized_shape", ir::Ints{6}}, {"eps", 1e-6}});
+    y = b.functional("permute", {y}, {{"dims", ir::Ints{0, 3, 1, 2}}});
+  }
+  Value* other = b.functional("permute", {y}, {{"dims", ir::Ints{0, 2, 3, 1}}});  // NHWC output: not a LN
+  auto m = finish(b, other, {1, 3, 8, 8});
+  const at::Tensor gamma = m->tensor("norm.weight").clone(), beta = m->tensor("norm.bias").clone();
+  CHECK(applyRule(*m, "layernorm_to_batchnorm").size() == 1);
+  CHECK(countOps(*m, "layer_norm") == 0);
+  CHECK(countOps(*m, "batch_norm") == 1);
+  CHECK(countOps(*m, "permute") == 1);
+  CHECK_FALSE(m->hasTensor("norm.weight"));
+  ir::Node* bn = nullptr;
+  for (ir::Node* n : m->graph().nodes())
+    if (n->opcode() == ir::Opcode::Call && n->target() == "batch_norm") bn = n;
+  REQUIRE(bn != nullptr);
+  CHECK(bn->get<double>("eps") == 1e-6);
+  // Fresh running stats (0, 1): eval output is gamma * conv / sqrt(1 + eps) + beta, per channel.
+  const at::Tensor in = at::randn({2, 3, 8, 8});
+  const at::Tensor conv = at::conv2d(in, m->tensor("conv.weight"), m->tensor("conv.bias"), 1, 1);
+  const at::Tensor want = (conv * gamma.reshape({1, 6, 1, 1}) / std::sqrt(1 + 1e-6) + beta.reshape({1, 6, 1, 1}))
+                              .permute({0, 2, 3, 1});
+  CHECK(maxDiff(evalOutput(*m, in), want) < 1e-5);
+}
