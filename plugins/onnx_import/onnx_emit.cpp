@@ -74,7 +74,7 @@ ir::Node* NodeContext::emitNode(const std::string& op, std::vector<ir::Value*> i
   try {
     out = def->shape(*n, shapes);
   } catch (const std::exception& e) {
-    throw InputError(state_.opt.path + ": node '" + node_->name() + "' (" + node_->op_type() + "): " + e.what());
+    failInput(e.what());
   }
   for (size_t i = 0; i < out.size() && i < n->numOutputs(); ++i) n->output(i)->setShape(out[i]);
   return n;

@@ -9,6 +9,8 @@
 //   onnx_ops_*.cpp             ONNX op -> IR op converters (see onnx_converters.h)
 #include "onnx_import.h"
 
+#include <edgeopt/error.h>
+
 #include <ATen/ATen.h>
 #include <onnx/onnx_pb.h>
 
@@ -99,6 +101,10 @@ class NodeContext {
   bool outputUsed(size_t i) const { return i < static_cast<size_t>(node_->output_size()) && !node_->output(i).empty(); }
   void setOut(size_t i, Val v);
   [[noreturn]] void fail(const std::string& reason) const { throw Unsupported{reason}; }
+  // The file is malformed (not merely unsupported): an InputError naming the file and the node.
+  [[noreturn]] void failInput(const std::string& what) const {
+    throw InputError(state_.opt.path + ": node '" + node_->name() + "' (" + node_->op_type() + "): " + what);
+  }
 
   // Values
   std::optional<Shape> shapeOf(const Val& v) const;

@@ -14,6 +14,29 @@
 #include <sstream>
 
 namespace edgeopt::onnx_import::detail {
+namespace {
+
+// ONNX's own shape inference (convPoolShapeInference) divides by strides and
+// groups without checking them: a file that sets one to 0 must be an error
+// naming the node before InferShapes runs, not SIGFPE inside libonnx.
+void checkWindowAttributes(const onnx::GraphProto& graph, const std::string& path) {
+  for (const auto& node : graph.node()) {
+    for (const auto& a : node.attribute()) {
+      auto atLeastOne = [&](int64_t v) {
+        if (v < 1)
+          throw InputError(path + ": node '" + node.name() + "' (" + node.op_type() + "): attribute '" + a.name() +
+                           "' must be at least 1, got " + std::to_string(v));
+      };
+      if (a.name() == "strides" || a.name() == "dilations")
+        for (int64_t v : a.ints()) atLeastOne(v);
+      if (a.name() == "group" && a.type() == onnx::AttributeProto::INT) atLeastOne(a.i());
+      if (a.has_g()) checkWindowAttributes(a.g(), path);
+      for (const auto& g : a.graphs()) checkWindowAttributes(g, path);
+    }
+  }
+}
+
+}  // namespace
 
 void Importer::readModel() {
   const std::string& path = state_.opt.path;
@@ -44,6 +67,7 @@ void Importer::readModel() {
     auto nl = msg.find('\n');
     throw InputError(path + ": invalid ONNX model (" + (nl == std::string::npos ? msg : msg.substr(0, nl)) + ")");
   }
+  checkWindowAttributes(model_.graph(), path);
   // Element types of intermediate values, for dtype-dependent conversions.
   try {
     onnx::ModelProto inferred = model_;

@@ -9,6 +9,7 @@
 #include "onnx_tensor.h"
 
 #include <ATen/Parallel.h>
+#include <onnx/onnx_pb.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -223,6 +224,62 @@ TEST_CASE("onnx: missing, truncated and foreign files are InputErrors", "[import
   EDGEOPT_REQUIRE_THROWS_MESSAGE(
       importOnnx(half), InputError,
       half + ": not a valid ONNX model (the protobuf does not parse; truncated or corrupted?)");
+}
+
+namespace {
+
+// A one-Conv model whose attributes a hostile or broken exporter chose.
+std::string writeConvModel(const std::string& path, const std::string& auto_pad, int64_t stride) {
+  onnx::ModelProto model;
+  model.set_ir_version(7);
+  model.add_opset_import()->set_version(13);
+  onnx::GraphProto* g = model.mutable_graph();
+  g->set_name("conv");
+  auto value = [](onnx::ValueInfoProto* v, const std::string& name, const std::vector<int64_t>& dims) {
+    v->set_name(name);
+    auto* t = v->mutable_type()->mutable_tensor_type();
+    t->set_elem_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : dims) t->mutable_shape()->add_dim()->set_dim_value(d);
+  };
+  value(g->add_input(), "x", {1, 3, 8, 8});
+  value(g->add_output(), "y", {1, 4, 8, 8});
+  onnx::TensorProto* w = g->add_initializer();
+  w->set_name("w");
+  w->set_data_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : {4, 3, 3, 3}) w->add_dims(d);
+  for (int i = 0; i < 4 * 3 * 3 * 3; ++i) w->add_float_data(0.1f);
+  onnx::NodeProto* n = g->add_node();
+  n->set_name("conv");
+  n->set_op_type("Conv");
+  n->add_input("x");
+  n->add_input("w");
+  n->add_output("y");
+  onnx::AttributeProto* strides = n->add_attribute();
+  strides->set_name("strides");
+  strides->set_type(onnx::AttributeProto::INTS);
+  strides->add_ints(stride);
+  strides->add_ints(stride);
+  onnx::AttributeProto* pad = n->add_attribute();
+  pad->set_name("auto_pad");
+  pad->set_type(onnx::AttributeProto::STRING);
+  pad->set_s(auto_pad);
+  std::string bytes;
+  model.SerializeToString(&bytes);
+  return test::writeText(path, bytes);
+}
+
+}  // namespace
+
+TEST_CASE("onnx: a zero stride is an InputError naming the file and the node, not a division by zero",
+          "[importers][onnx]") {
+  const std::string dir = test::scratchDir("onnx-zero-stride");
+  const std::string same = writeConvModel(dir + "/same.onnx", "SAME_UPPER", 0);
+  EDGEOPT_REQUIRE_THROWS_MESSAGE(loadModel("onnx_import", "path: " + same), InputError,
+                                 same + ": node 'conv' (Conv): attribute 'strides' must be at least 1, got 0");
+  const std::string explicit_pads = writeConvModel(dir + "/notset.onnx", "NOTSET", -2);
+  EDGEOPT_REQUIRE_THROWS_MESSAGE(loadModel("onnx_import", "path: " + explicit_pads), InputError,
+                                 explicit_pads + ": node 'conv' (Conv): attribute 'strides' must be at least 1, got -2");
+  REQUIRE(loadModel("onnx_import", "path: " + writeConvModel(dir + "/good.onnx", "SAME_UPPER", 1)) != nullptr);
 }
 
 // Both sources through edgeopt-run: paths relative to the recipe, --dry-run
