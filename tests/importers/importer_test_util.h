@@ -7,52 +7,23 @@
 #include <edgeopt/model_source.h>
 #include <edgeopt/plugin_host.h>
 
+#include "python_fixtures.h"
 #include "test_support.h"
 
 #include <ATen/ATen.h>
 #include <torch/serialize.h>
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
-#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
 
 namespace edgeopt::test {
 
-// Runs the fixture script once per script version (cached by its hash) with
-// Debian's python3, the one with python3-torch/torchvision.
+// make_importer_fixtures.py's output folder (run once per script version).
 inline std::string importerFixtureDir() {
-  namespace fs = std::filesystem;
-  static const std::string dir = [] {
-    std::string script = std::string(EDGEOPT_SOURCE_DIR) + "/tests/importers/make_importer_fixtures.py";
-    fs::path out = fs::path(EDGEOPT_TEST_WORK_DIR) / "fixtures";
-    std::string stamp = (out / "script.sha256").string();
-    std::string hash = sha256File(script);
-    // ctest may run test cases in parallel processes: one generates, the others wait.
-    fs::create_directories(out.parent_path());
-    int lock = ::open((out.string() + ".lock").c_str(), O_CREAT | O_RDWR, 0644);
-    if (lock >= 0) ::flock(lock, LOCK_EX);
-    struct Unlock {
-      int fd;
-      ~Unlock() {
-        if (fd >= 0) ::close(fd);  // releases the lock
-      }
-    } unlock{lock};
-    if (fs::exists(stamp) && readText(stamp) == hash) return out.string();
-    fs::remove_all(out);
-    fs::create_directories(out);
-    std::string log = (out / "python.log").string();
-    std::string cmd =
-        std::string(EDGEOPT_SYSTEM_PYTHON) + " '" + script + "' '" + out.string() + "' > '" + log + "' 2>&1";
-    if (std::system(cmd.c_str()) != 0)
-      throw std::runtime_error("fixture script failed (" + cmd + "):\n" + readText(log));
-    writeText(stamp, hash);
-    return out.string();
-  }();
+  static const std::string dir =
+      pythonFixtureDir(std::string(EDGEOPT_SOURCE_DIR) + "/tests/importers/make_importer_fixtures.py",
+                       std::string(EDGEOPT_TEST_WORK_DIR) + "/fixtures");
   return dir;
 }
 

@@ -6,6 +6,7 @@
 #include <edgeopt/graph_module.h>
 
 #include "ir_test_util.h"
+#include "python_fixtures.h"
 #include "test_support.h"
 #include "zoo_models.h"
 
@@ -13,7 +14,6 @@
 #include <torch/optim/sgd.h>
 #include <torch/serialize.h>
 
-#include <cstdlib>
 #include <filesystem>
 
 using namespace edgeopt;
@@ -23,26 +23,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Generates the fixtures once per version of the scripts (cached by their hashes).
+// make_torchvision_fixtures.py's output folder (run once per version of it
+// and of yolo_reference.py, which it imports).
 std::string fixtureDir() {
-  static const std::string dir = [] {
-    std::string script = std::string(EDGEOPT_SOURCE_DIR) + "/tests/ir/make_torchvision_fixtures.py";
-    std::string yolo = std::string(EDGEOPT_SOURCE_DIR) + "/tests/ir/yolo_reference.py";
-    fs::path out = fs::path(EDGEOPT_TEST_WORK_DIR) / "torchvision_fixtures";
-    std::string stamp = (out / "script.sha256").string();
-    std::string hash = sha256File(script) + " " + sha256File(yolo);
-    if (fs::exists(stamp) && test::readText(stamp) == hash) return out.string();
-    fs::remove_all(out);
-    fs::create_directories(out);
-    std::string log = (out / "python.log").string();
-    // -B: no __pycache__ in the source tree from importing yolo_reference.
-    std::string cmd = std::string(EDGEOPT_SYSTEM_PYTHON) + " -B '" + script + "' '" + out.string() + "' > '" + log +
-                      "' 2>&1";
-    int rc = std::system(cmd.c_str());
-    if (rc != 0) FAIL("fixture script failed (" << cmd << "):\n" << test::readText(log));
-    test::writeText(stamp, hash);
-    return out.string();
-  }();
+  static const std::string dir =
+      test::pythonFixtureDir(std::string(EDGEOPT_SOURCE_DIR) + "/tests/ir/make_torchvision_fixtures.py",
+                             (fs::path(EDGEOPT_TEST_WORK_DIR) / "torchvision_fixtures").string(),
+                             {std::string(EDGEOPT_SOURCE_DIR) + "/tests/ir/yolo_reference.py"});
   return dir;
 }
 
