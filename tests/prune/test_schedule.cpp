@@ -1,5 +1,6 @@
 // Pruning schedules against hand-computed factors (schedule.h has the
 // formulas). Epochs are 0-based; the formulas read n = epoch + 1.
+#include <edgeopt/prune/masks.h>
 #include <edgeopt/prune/schedule.h>
 
 #include <ATen/ATen.h>
@@ -60,4 +61,25 @@ TEST_CASE("sigmoid: hardsigmoid(3 + x s - 8 s) for pruned weights, s = (n - init
   CHECK(f[1].item<double>() == Approx((6 - 0.25 / 3 - 2) / 6).epsilon(1e-12));  // 0.652777...
   CHECK(f[2].item<double>() == 1.0);
   CHECK(f[3].item<double>() == 1.0);
+}
+
+TEST_CASE("sigmoid on N:M and per-channel masks: thresholds per group", "[prune][schedule][n2m]") {
+  // linear [1, 8], 2:4: groups (1 2 3 4) and (10 20 30 40), thresholds 2.5 and 25.
+  auto imp = at::tensor({1.0, 2.0, 3.0, 4.0, 10.0, 20.0, 30.0, 40.0}).reshape({1, 8});
+  auto keep = nmMask(imp, 2, 4);
+  auto offsets = thresholdOffsets(imp, keep, MaskGroups::nm(4));
+  CHECK(offsets.equal(at::tensor({-1.5, -0.5, 0.5, 1.5, -15.0, -5.0, 5.0, 15.0}).reshape({1, 8})));
+  // Normalized by the largest offset (15): x = -0.1, -1/30, ..., -1, -1/3; s = 0.25 at epoch 9.
+  auto f = sigmoidFactors(PruneSchedule{20, 5, 2.0}, 9, offsets, keep).reshape({-1});
+  CHECK(f[0].item<double>() == Approx((6 - 0.1 * 0.25 - 2) / 6).epsilon(1e-12));
+  CHECK(f[4].item<double>() == Approx(0.625).epsilon(1e-12));
+  CHECK(f[2].item<double>() == 1.0);
+  CHECK(f[7].item<double>() == 1.0);
+
+  // Per channel: row 0 (4 3 2 1) keeps 4 3 (t = 2.5), row 1 (1 1 8 8) keeps 8 8 (t = 4.5).
+  auto rows = at::tensor({4.0, 3.0, 2.0, 1.0, 1.0, 1.0, 8.0, 8.0}).reshape({2, 4});
+  auto perRow = thresholdOffsets(rows, perChannelUnstructuredMask(rows, 0.5), MaskGroups::perOutputChannel());
+  CHECK(perRow.equal(at::tensor({1.5, 0.5, -0.5, -1.5, -3.5, -3.5, 3.5, 3.5}).reshape({2, 4})));
+  // Nothing pruned in the whole tensor: t is the least kept value, offsets >= 0.
+  CHECK(thresholdOffsets(imp, at::ones_like(imp)).min().item<double>() == 0.0);
 }

@@ -5,6 +5,8 @@
 // group; only the global kind needs a walk across layers.
 #include <edgeopt/prune/masks.h>
 
+#include "prune_internal.h"
+
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -37,30 +39,54 @@ at::Tensor rowMasks(const at::Tensor& rows, int64_t k) {
   return mask;
 }
 
-// N:M core: `zeros(len)` says how many of a group of `len` to prune.
-at::Tensor groupedMask(const at::Tensor& importance, int64_t m, const std::function<int64_t(int64_t)>& zeros) {
-  if (importance.dim() < 2)
+}  // namespace
+
+namespace detail {
+
+at::Tensor byInputGroups(const std::vector<at::Tensor>& tensors, int64_t m, const GroupFn& fn) {
+  const at::Tensor& first = tensors.at(0);
+  if (first.dim() < 2)
     throw std::invalid_argument("N:M pruning needs a weight with an input dimension ([O, I, ...]), got " +
-                                std::to_string(importance.dim()) + " dims");
+                                std::to_string(first.dim()) + " dims");
   if (m < 1) throw std::invalid_argument("N:M pruning: M must be at least 1, got " + std::to_string(m));
   // Move I (dim 1) last so each row is the I weights of one (o, spatial position).
   std::vector<int64_t> perm{0};
-  for (int64_t d = 2; d < importance.dim(); ++d) perm.push_back(d);
+  for (int64_t d = 2; d < first.dim(); ++d) perm.push_back(d);
   perm.push_back(1);
-  auto moved = importance.detach().permute(perm).contiguous();
-  const int64_t in = importance.size(1);
-  if (moved.numel() == 0) return at::ones(importance.sizes(), maskOptions(importance));
-  const int64_t rows = moved.numel() / in;
-  auto flat = moved.reshape({rows, in});
-  const int64_t full = in / m, rest = in % m;
+  std::vector<at::Tensor> rows;
+  for (const auto& t : tensors) {
+    if (t.sizes() != first.sizes()) throw std::invalid_argument("N:M grouping: tensors of different shapes");
+    rows.push_back(t.detach().permute(perm).contiguous());
+  }
+  const auto movedShape = rows[0].sizes().vec();
+  const int64_t in = first.size(1);
+  if (first.numel() == 0) return first.detach().clone();
+  const int64_t count = first.numel() / in, full = in / m, rest = in % m;
+  for (auto& r : rows) r = r.reshape({count, in});
+  auto blocks = [&](int64_t from, int64_t groups, int64_t len) {
+    std::vector<at::Tensor> b;
+    for (const auto& r : rows) b.push_back(r.narrow(1, from, groups * len).reshape({count, groups, len}));
+    return fn(b).reshape({count, groups * len});
+  };
   std::vector<at::Tensor> parts;
-  if (full > 0)
-    parts.push_back(rowMasks(flat.narrow(1, 0, full * m).reshape({rows, full, m}), zeros(m)).reshape({rows, full * m}));
-  if (rest > 0) parts.push_back(rowMasks(flat.narrow(1, full * m, rest), zeros(rest)));
-  auto mask = at::cat(parts, 1).reshape(moved.sizes());
+  if (full > 0) parts.push_back(blocks(0, full, m));
+  if (rest > 0) parts.push_back(blocks(full * m, 1, rest));
+  auto out = at::cat(parts, 1).reshape(movedShape);
   std::vector<int64_t> inverse(perm.size());
   for (size_t i = 0; i < perm.size(); ++i) inverse[perm[i]] = static_cast<int64_t>(i);
-  return mask.permute(inverse).contiguous();
+  return out.permute(inverse).contiguous();
+}
+
+}  // namespace detail
+
+namespace {
+
+// N:M masks: `zeros(len)` says how many of a group of `len` to prune.
+at::Tensor groupedMask(const at::Tensor& importance, int64_t m, const std::function<int64_t(int64_t)>& zeros) {
+  if (importance.dim() >= 2 && importance.numel() == 0) return at::ones(importance.sizes(), maskOptions(importance));
+  return detail::byInputGroups({importance}, m, [&](const std::vector<at::Tensor>& b) {
+    return rowMasks(b[0], zeros(b[0].size(-1)));
+  });
 }
 
 }  // namespace

@@ -2,10 +2,13 @@
 // source file and where this departs from it).
 #include <edgeopt/prune/schedule.h>
 
+#include "prune_internal.h"
+
 #include <ATen/ATen.h>
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -17,6 +20,20 @@ namespace {
 // and the push away from it, (2 * 3 + 2) * s (offset_factor).
 constexpr double kSigmoidDomain = 3.0;
 constexpr double kSigmoidPush = 2 * kSigmoidDomain + 2;
+
+// importance - t per last-dim row, t midway between the row's least kept and
+// greatest pruned importance. A row with nothing pruned (or nothing kept)
+// takes its edge as t, so its offsets keep their sign.
+at::Tensor rowOffsets(const at::Tensor& importance, const at::Tensor& keep) {
+  auto imp = importance.detach().to(at::kDouble);
+  auto kept = keep.to(at::kBool);
+  const double inf = std::numeric_limits<double>::infinity();
+  auto keptMin = at::where(kept, imp, at::full_like(imp, inf)).amin(-1, true);
+  auto prunedMax = at::where(kept, at::full_like(imp, -inf), imp).amax(-1, true);
+  keptMin = at::where(at::isinf(keptMin), prunedMax, keptMin);
+  prunedMax = at::where(at::isinf(prunedMax), keptMin, prunedMax);
+  return imp - (keptMin + prunedMax) / 2;
+}
 
 }  // namespace
 
@@ -73,14 +90,20 @@ at::Tensor sigmoidFactors(const PruneSchedule& s, int64_t epoch, const at::Tenso
   return at::where(kept, at::ones_like(pruned), pruned).to(options);
 }
 
-at::Tensor thresholdOffsets(const at::Tensor& importance, const at::Tensor& keep) {
-  auto kept = keep.to(at::kBool);
-  auto imp = importance.detach().to(at::kDouble);
-  auto keptValues = imp.masked_select(kept), prunedValues = imp.masked_select(kept.logical_not());
-  if (keptValues.numel() == 0 || prunedValues.numel() == 0)  // nothing to separate: offsets from 0
-    return importance.detach().clone();
-  const double t = (keptValues.min().item<double>() + prunedValues.max().item<double>()) / 2;
-  return importance.detach() - t;
+at::Tensor thresholdOffsets(const at::Tensor& importance, const at::Tensor& keep, MaskGroups groups) {
+  if (importance.sizes() != keep.sizes()) throw std::invalid_argument("thresholdOffsets: importance and mask differ in shape");
+  if (importance.numel() == 0) return importance.detach().to(at::kDouble);
+  switch (groups.kind) {
+    case MaskGroups::Kind::Whole:
+      return rowOffsets(importance.reshape({1, -1}), keep.reshape({1, -1})).reshape(importance.sizes());
+    case MaskGroups::Kind::OutputChannel:
+      return rowOffsets(importance.reshape({importance.size(0), -1}), keep.reshape({importance.size(0), -1}))
+          .reshape(importance.sizes());
+    case MaskGroups::Kind::InputGroups:
+      return detail::byInputGroups({importance, keep}, groups.m,
+                                   [](const std::vector<at::Tensor>& b) { return rowOffsets(b[0], b[1]); });
+  }
+  throw std::invalid_argument("thresholdOffsets: unknown mask groups");
 }
 
 at::Tensor softMask(const at::Tensor& keep, double factor) {

@@ -76,6 +76,17 @@ at::Tensor channelMaskFor(const at::Tensor& channel_mask, const at::Tensor& weig
 // pruneCount(numel / O, ratio) of each importance[o] are zeroed.
 at::Tensor perChannelUnstructuredMask(const at::Tensor& importance, double ratio);
 
+// The groups within which a kind's count is exact, for code that works per
+// group after the mask is made (sigmoid's thresholds, schedule.h).
+struct MaskGroups {
+  enum class Kind { Whole, OutputChannel, InputGroups };
+  Kind kind = Kind::Whole;
+  int64_t m = 0;  // InputGroups: the M of N:M
+  static MaskGroups whole() { return {}; }                          // unstructured
+  static MaskGroups perOutputChannel() { return {Kind::OutputChannel, 0}; }  // prunechannelunstructured
+  static MaskGroups nm(int64_t m) { return {Kind::InputGroups, m}; }       // n2m
+};
+
 // Fraction of zeros of a mask (or of a masked weight): for logs and tests.
 double sparsity(const at::Tensor& mask);
 

@@ -23,6 +23,8 @@
 //  - sigmoid's offsets are normalized by their largest magnitude (TI: range
 //    shrunk by 0.01 percentile), and its pruned set is the mask's, so N:M and
 //    per-channel masks work with it (TI's n2m branch reads an unset variable).
+#include <edgeopt/prune/masks.h>
+
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
@@ -60,9 +62,12 @@ double sigmoidFactor(const PruneSchedule& s, int64_t epoch, double x, bool kept)
 // The same elementwise: `offset` = importance - threshold (thresholdOffsets),
 // `keep` the binary mask; returns the factors (kept entries 1).
 at::Tensor sigmoidFactors(const PruneSchedule& s, int64_t epoch, const at::Tensor& offset, const at::Tensor& keep);
-// importance - t, with t midway between the least kept and the greatest pruned
-// importance (TI's threshold), over the whole tensor.
-at::Tensor thresholdOffsets(const at::Tensor& importance, const at::Tensor& keep);
+// importance - t (double), with t midway between the least kept and the
+// greatest pruned importance (TI's threshold), taken within each group the
+// mask was counted in: the whole tensor, each output channel, or each N:M
+// group along I (so sigmoid works on N:M masks, which TI's did not).
+at::Tensor thresholdOffsets(const at::Tensor& importance, const at::Tensor& keep,
+                            MaskGroups groups = MaskGroups::whole());
 
 // keep + (1 - keep) * factor: the multiplier of a blend or incremental mask.
 at::Tensor softMask(const at::Tensor& keep, double factor);
