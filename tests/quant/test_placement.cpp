@@ -1,6 +1,7 @@
-// Quantizer placement: expected counts on zoo models, fused groups, fixed
-// ranges, cat inputs sharing a scale (and its "does not fire" twin), matmul
-// inputs symmetric, per-layer overrides, presets, pruned zeros.
+// Quantizer placement: expected counts on zoo models, fused groups, conv+BN
+// fusion's input roles (and its "does not fire" twin), fixed ranges, cat
+// inputs sharing a scale (and its twin), matmul inputs symmetric, per-layer
+// overrides, presets, pruned zeros.
 #include "quant_test_util.h"
 
 #include <edgeopt/config.h>
@@ -152,6 +153,41 @@ TEST_CASE("cat: single-use input quantizers merge into the cat's, a shared input
     CHECK((quantizerAfter(*m, "a") != nullptr) == extra_user);
     CHECK(quantizerAfter(*m, "c") == nullptr);
     CHECK(quantizerAfter(*m, nodesOf(*m, "cat")[0]->name()) != nullptr);
+  }
+}
+
+TEST_CASE("conv -> BN becomes conv_bn_qat with its inputs at their roles, a conv read elsewhere keeps its BN",
+          "[quant][placement]") {
+  for (bool extra_user : {false, true}) {
+    INFO("extra user of the conv: " << extra_user);
+    ir::ModelBuilder b;
+    ir::Value* x = b.input("x");
+    ir::Value* conv = b.conv2d("conv", x, ir::Conv2dOptions(3, 4, 3).padding(1));
+    std::vector<ir::Value*> outs = {b.batchNorm2d("bn", conv, 4)};
+    if (extra_user) outs.push_back(b.relu("r", conv));
+    b.output(outs);
+    auto m = b.finish();
+    const quant::QuantizerCounts c = quant::insertQuantizers(*m, presetOptions("WC8_AT8"));
+    CHECK(c.fused_conv_bn == (extra_user ? 0 : 1));
+    CHECK(nodesOf(*m, "batch_norm").size() == (extra_user ? 1u : 0u));
+    if (extra_user) continue;
+    ir::Node* f = producerOf(*m, "conv");
+    REQUIRE(f->target() == "conv_bn_qat");
+    auto tensorAt = [&](size_t i) { return f->input(i)->producer()->target(); };
+    CHECK(f->input(quant::kConvBnX)->producer()->target() == "fake_quant");  // the input quantizer
+    CHECK(f->input(quant::kConvBnWeight)->producer()->name() == "conv.weight_quant");
+    CHECK(tensorAt(quant::kConvBnGamma) == "bn.weight");
+    CHECK(tensorAt(quant::kConvBnBeta) == "bn.bias");
+    CHECK(tensorAt(quant::kConvBnRunningMean) == "bn.running_mean");
+    CHECK(tensorAt(quant::kConvBnRunningVar) == "bn.running_var");
+    CHECK(tensorAt(quant::kConvBnFrozen) == "conv.bn_frozen");
+    const quant::ConvBnQatInputs in = quant::ConvBnQatInputs::of(*f);
+    CHECK(f->numInputs() == in.count);
+    CHECK(tensorAt(in.bias) == "conv.bias");
+    CHECK(tensorAt(in.num_batches_tracked) == "bn.num_batches_tracked");
+    CHECK(tensorAt(in.input_scale) == "x.act_quant.scale");
+    CHECK(tensorAt(in.weight_scale) == "conv.weight_quant.scale");
+    CHECK(tensorAt(in.enabled) == "conv.weight_quant.fake_quant_enabled");
   }
 }
 

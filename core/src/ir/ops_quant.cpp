@@ -17,6 +17,22 @@
 #include <cmath>
 #include <optional>
 
+namespace edgeopt::quant {
+
+ConvBnQatInputs ConvBnQatInputs::of(const ir::Node& n) {
+  ConvBnQatInputs c;
+  if (n.getOr<bool>("has_bias", false)) c.bias = c.count++;
+  if (n.getOr<bool>("has_num_batches_tracked", false)) c.num_batches_tracked = c.count++;
+  if (n.getOr<bool>("has_bias_quant", false)) {
+    c.input_scale = c.count++;
+    c.weight_scale = c.count++;
+    c.enabled = c.count++;
+  }
+  return c;
+}
+
+}  // namespace edgeopt::quant
+
 namespace edgeopt::ir::ops {
 namespace {
 
@@ -168,14 +184,15 @@ at::Tensor channelView(const at::Tensor& t, int64_t rank, int64_t dim) {
 }
 
 Tensors bnFoldWeightKernel(const Node& n, const Tensors& in, const ExecContext&) {
-  const at::Tensor factor = in[1] / at::sqrt(in[2] + n.getOr<double>("eps", 1e-5));
-  return {in[0] * channelView(factor, in[0].dim(), 0)};
+  const at::Tensor factor = in[kFoldGamma] / at::sqrt(in[kFoldRunningVar] + n.getOr<double>("eps", 1e-5));
+  return {in[kFoldWeight] * channelView(factor, in[kFoldWeight].dim(), 0)};
 }
 
 std::vector<Shape> bnFoldWeightShape(const Node& n, const std::vector<Shape>& in) {
-  check(n, !in[0].empty() && in[1] == Shape{in[0][0]} && in[2] == Shape{in[0][0]},
-        "gamma and running_var must have shape [" + (in[0].empty() ? "?" : std::to_string(in[0][0])) + "]");
-  return {in[0]};
+  const Shape& w = in[kFoldWeight];
+  check(n, !w.empty() && in[kFoldGamma] == Shape{w[0]} && in[kFoldRunningVar] == Shape{w[0]},
+        "gamma and running_var must have shape [" + (w.empty() ? "?" : std::to_string(w[0])) + "]");
+  return {w};
 }
 
 std::string scaleFactorOnnx(OnnxEmitContext& ctx, size_t gamma, size_t var) {
@@ -187,11 +204,11 @@ std::string scaleFactorOnnx(OnnxEmitContext& ctx, size_t gamma, size_t var) {
 }
 
 void bnFoldWeightOnnx(OnnxEmitContext& ctx) {
-  const std::string factor = scaleFactorOnnx(ctx, 1, 2), shaped = ctx.temp("scale_factor_4d");
-  Ints view(ctx.inputRank(0), 1);
+  const std::string factor = scaleFactorOnnx(ctx, kFoldGamma, kFoldRunningVar), shaped = ctx.temp("scale_factor_4d");
+  Ints view(ctx.inputRank(kFoldWeight), 1);
   view[0] = -1;
   ctx.add("Reshape", {factor, ctx.ints("shape", view)}, {shaped});
-  ctx.add("Mul", {ctx.inputs[0], shaped}, {ctx.outputs[0]});
+  ctx.add("Mul", {ctx.inputs[kFoldWeight], shaped}, {ctx.outputs[0]});
 }
 
 std::string scaleFactorScript(ScriptEmitContext& ctx, size_t gamma, size_t var) {
@@ -251,27 +268,7 @@ void biasQuantOnnx(OnnxEmitContext& ctx) {
 }
 
 // ---- conv_bn_qat ----------------------------------------------------------
-// Inputs: x, w, gamma, beta, running_mean, running_var, bn_frozen, then bias
-// (attribute has_bias), num_batches_tracked (has_num_batches_tracked), and
-// the input and weight scales and the weight quantizer's enable flag
-// (has_bias_quant) that put the folded bias on the int32 grid.
-
-struct ConvBnInputs {
-  size_t bias = 0, num_batches = 0, input_scale = 0, weight_scale = 0, enabled = 0;  // 0: absent
-  size_t count = 7;
-};
-
-ConvBnInputs convBnInputs(const Node& n) {
-  ConvBnInputs c;
-  if (n.getOr<bool>("has_bias", false)) c.bias = c.count++;
-  if (n.getOr<bool>("has_num_batches_tracked", false)) c.num_batches = c.count++;
-  if (n.getOr<bool>("has_bias_quant", false)) {
-    c.input_scale = c.count++;
-    c.weight_scale = c.count++;
-    c.enabled = c.count++;
-  }
-  return c;
-}
+// Inputs: ConvBnQatInput and ConvBnQatInputs (quant/qparams.h).
 
 at::Tensor convOf(const Node& n, const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   return at::conv2d(x, w, b, expand(n, "stride", 2, 1), expand(n, "padding", 2, 0), expand(n, "dilation", 2, 1),
@@ -280,26 +277,27 @@ at::Tensor convOf(const Node& n, const at::Tensor& x, const at::Tensor& w, const
 
 // beta + (bias - mean) * gamma / sqrt(var + eps), on the int32 grid if asked.
 at::Tensor foldedBias(const Node& n, const Tensors& in, const at::Tensor& factor) {
-  const ConvBnInputs c = convBnInputs(n);
-  at::Tensor shift = c.bias ? in[c.bias] - in[4] : -in[4];
-  at::Tensor b = in[3] + shift * factor;
+  const ConvBnQatInputs c = ConvBnQatInputs::of(n);
+  at::Tensor shift = c.bias ? in[c.bias] - in[kConvBnRunningMean] : -in[kConvBnRunningMean];
+  at::Tensor b = in[kConvBnBeta] + shift * factor;
   return c.input_scale ? quantizeBias(b, in[c.input_scale], in[c.weight_scale], in[c.enabled]) : b;
 }
 
 Tensors convBnQatKernel(const Node& n, const Tensors& in, const ExecContext& ctx) {
-  const ConvBnInputs c = convBnInputs(n);
-  const at::Tensor &x = in[0], &w = in[1], &gamma = in[2], &beta = in[3], &mean = in[4], &var = in[5];
+  const ConvBnQatInputs c = ConvBnQatInputs::of(n);
+  const at::Tensor &x = in[kConvBnX], &w = in[kConvBnWeight], &gamma = in[kConvBnGamma], &beta = in[kConvBnBeta];
+  const at::Tensor &mean = in[kConvBnRunningMean], &var = in[kConvBnRunningVar];
   const double eps = n.getOr<double>("eps", 1e-5);
   const at::Tensor factor = gamma / at::sqrt(var + eps);  // from the running variance before this batch
-  if (ctx.training && flag(in[6]) == 0) {
+  if (ctx.training && flag(in[kConvBnFrozen]) == 0) {
     // torch.ao's conv(x, w_q) / factor, with the division moved onto the
     // (small) weight: the same values, no extra activation-sized tensor.
     at::Tensor y = convOf(n, x, w / channelView(factor, 4, 0), at::Tensor());
     if (c.bias) y = y + channelView(in[c.bias], 4, 1);
     y = at::batch_norm(y, gamma, beta, mean, var, true, n.getOr<double>("momentum", 0.1), eps, true);
-    if (c.num_batches) {
+    if (c.num_batches_tracked) {
       at::NoGradGuard no_grad;
-      in[c.num_batches].add_(1);
+      in[c.num_batches_tracked].add_(1);
     }
     return {y};
   }
@@ -307,12 +305,14 @@ Tensors convBnQatKernel(const Node& n, const Tensors& in, const ExecContext& ctx
 }
 
 std::vector<Shape> convBnQatShape(const Node& n, const std::vector<Shape>& in) {
-  const Shape &x = in[0], &w = in[1];
+  const Shape &x = in[kConvBnX], &w = in[kConvBnWeight];
   check(n, x.size() == 4 && w.size() == 4, "input and weight must be 4-D");
   const int64_t groups = n.getOr<int64_t>("groups", 1);
   check(n, x[1] == w[1] * groups, "input channels " + std::to_string(x[1]) + " don't match weight " + formatShape(w));
-  for (size_t i = 2; i <= 5; ++i) check(n, in[i] == Shape{w[0]}, "BN input " + std::to_string(i) + " has shape " + formatShape(in[i]));
-  check(n, in.size() == convBnInputs(n).count, "input count doesn't match has_bias/has_num_batches_tracked/has_bias_quant");
+  for (size_t i = kConvBnGamma; i <= kConvBnRunningVar; ++i)
+    check(n, in[i] == Shape{w[0]}, "BN input " + std::to_string(i) + " has shape " + formatShape(in[i]));
+  check(n, in.size() == ConvBnQatInputs::of(n).count,
+        "input count doesn't match has_bias/has_num_batches_tracked/has_bias_quant");
   return {conv2dOutputShape(n, x, w)};
 }
 
@@ -320,38 +320,42 @@ std::vector<Shape> convBnQatShape(const Node& n, const std::vector<Shape>& in) {
 // module's tensors (an int32 initializer + DequantizeLinear with bias quant).
 void convBnQatOnnx(OnnxEmitContext& ctx) {
   const Node& n = ctx.node;
-  const ConvBnInputs c = convBnInputs(n);
+  const ConvBnQatInputs c = ConvBnQatInputs::of(n);
   Tensors in(c.count);
-  for (size_t i = 2; i < c.count; ++i) {
+  for (size_t i = kConvBnGamma; i < c.count; ++i) {
     const at::Tensor* t = ctx.constantInput(i);
     if (!t) ctx.fail("the BN parameters, bias and scales must be module tensors");
     in[i] = t->detach();
   }
   at::NoGradGuard no_grad;
-  const at::Tensor factor = in[2] / at::sqrt(in[5] + n.getOr<double>("eps", 1e-5));
+  const at::Tensor factor = in[kConvBnGamma] / at::sqrt(in[kConvBnRunningVar] + n.getOr<double>("eps", 1e-5));
   std::string bias = ctx.temp("bias");
   if (c.input_scale) {
-    biasOnnx(ctx, in[3] + (c.bias ? in[c.bias] - in[4] : -in[4]) * factor, in[c.input_scale], in[c.weight_scale],
-             in[c.enabled], bias);
+    const at::Tensor& mean = in[kConvBnRunningMean];
+    biasOnnx(ctx, in[kConvBnBeta] + (c.bias ? in[c.bias] - mean : -mean) * factor, in[c.input_scale],
+             in[c.weight_scale], in[c.enabled], bias);
   } else {
     bias = ctx.graph.addInitializer(n.name() + "/bias", foldedBias(n, in, factor));
   }
-  OnnxNode& conv = ctx.add("Conv", {ctx.inputs[0], ctx.inputs[1], bias}, {ctx.outputs[0]});
+  OnnxNode& conv = ctx.add("Conv", {ctx.inputs[kConvBnX], ctx.inputs[kConvBnWeight], bias}, {ctx.outputs[0]});
   conv.attr("strides", expand(n, "stride", 2, 1))
       .attr("pads", onnxPads2d(expand(n, "padding", 2, 0)))
       .attr("dilations", expand(n, "dilation", 2, 1))
       .attr("group", n.getOr<int64_t>("groups", 1));
-  if (auto w = ctx.inputShape(1)) conv.attr("kernel_shape", Ints{(*w)[2], (*w)[3]});
+  if (auto w = ctx.inputShape(kConvBnWeight)) conv.attr("kernel_shape", Ints{(*w)[2], (*w)[3]});
 }
 
 std::string convBnQatScript(ScriptEmitContext& ctx) {
   const Node& n = ctx.node;
-  const ConvBnInputs c = convBnInputs(n);
-  const std::string shift = c.bias ? "(" + ctx.inputs[c.bias] + " - " + ctx.inputs[4] + ")" : "(-" + ctx.inputs[4] + ")";
-  std::string bias = "(" + ctx.inputs[3] + " + " + shift + " * " + scaleFactorScript(ctx, 2, 5) + ")";
+  const ConvBnQatInputs c = ConvBnQatInputs::of(n);
+  const std::string& mean = ctx.inputs[kConvBnRunningMean];
+  const std::string shift = c.bias ? "(" + ctx.inputs[c.bias] + " - " + mean + ")" : "(-" + mean + ")";
+  std::string bias = "(" + ctx.inputs[kConvBnBeta] + " + " + shift + " * " +
+                     scaleFactorScript(ctx, kConvBnGamma, kConvBnRunningVar) + ")";
   if (c.input_scale) bias = biasScript(bias, ctx.inputs[c.input_scale], ctx.inputs[c.weight_scale], ctx.inputs[c.enabled]);
-  return ctx.call("torch.conv2d", {ctx.inputs[0], ctx.inputs[1], bias, script::ints(expand(n, "stride", 2, 1)),
-                                   script::ints(expand(n, "padding", 2, 0)), script::ints(expand(n, "dilation", 2, 1)),
+  return ctx.call("torch.conv2d", {ctx.inputs[kConvBnX], ctx.inputs[kConvBnWeight], bias,
+                                   script::ints(expand(n, "stride", 2, 1)), script::ints(expand(n, "padding", 2, 0)),
+                                   script::ints(expand(n, "dilation", 2, 1)),
                                    script::integer(n.getOr<int64_t>("groups", 1))});
 }
 
@@ -360,9 +364,10 @@ std::string convBnQatScript(ScriptEmitContext& ctx) {
 void registerQuantOps(OpRegistry& r) {
   r.add({"fake_quant", kFakeQuantEnabled + 1, kHistogramRange + 1, fakeQuantKernel, fakeQuantShape, {},
          ChannelBehaviour::Pointwise, fakeQuantOnnx, fakeQuantScript});
-  r.add({"bn_fold_weight", 3, 3, bnFoldWeightKernel, bnFoldWeightShape, {}, ChannelBehaviour::Unknown,
-         bnFoldWeightOnnx, [](ScriptEmitContext& ctx) {
-           return ctx.inputs[0] + " * torch.reshape(" + scaleFactorScript(ctx, 1, 2) + ", [-1, 1, 1, 1])";
+  r.add({"bn_fold_weight", kFoldRunningVar + 1, kFoldRunningVar + 1, bnFoldWeightKernel, bnFoldWeightShape, {},
+         ChannelBehaviour::Unknown, bnFoldWeightOnnx, [](ScriptEmitContext& ctx) {
+           return ctx.inputs[kFoldWeight] + " * torch.reshape(" + scaleFactorScript(ctx, kFoldGamma, kFoldRunningVar) +
+                  ", [-1, 1, 1, 1])";
          }});
   r.add({"bias_quant", 4, 4,
          [](const Node&, const Tensors& in, const ExecContext&) {
@@ -374,8 +379,9 @@ void registerQuantOps(OpRegistry& r) {
          },
          {}, ChannelBehaviour::Pointwise, biasQuantOnnx,
          [](ScriptEmitContext& ctx) { return biasScript(ctx.inputs[0], ctx.inputs[1], ctx.inputs[2], ctx.inputs[3]); }});
-  r.add({"conv_bn_qat", 7, 12, convBnQatKernel, convBnQatShape, conv2dMacs, ChannelBehaviour::Producer,
-         convBnQatOnnx, convBnQatScript});
+  // The fixed inputs, then at most bias, num_batches_tracked and the three bias-quant inputs.
+  r.add({"conv_bn_qat", kConvBnFixedInputs, kConvBnFixedInputs + 5, convBnQatKernel, convBnQatShape, conv2dMacs,
+         ChannelBehaviour::Producer, convBnQatOnnx, convBnQatScript});
 }
 
 }  // namespace edgeopt::ir::ops

@@ -1,6 +1,8 @@
 // calibrateBiases (quant/quantize.h).
 #include "quant_internal.h"
 
+#include <edgeopt/ir/input_roles.h>
+#include <edgeopt/passes/rewriter.h>
 #include <edgeopt/quant/qparams.h>
 #include <edgeopt/quant/quantize.h>
 
@@ -16,12 +18,13 @@ std::map<std::string, at::Tensor> biasTargets(GraphModule& m) {
   std::map<std::string, at::Tensor> out;
   for (ir::Node* n : m.graph().nodes()) {
     if (detail::isCall(n, "conv_bn_qat")) {
-      at::Tensor beta = detail::paramTensor(m, n->input(3));
+      at::Tensor beta = paramTensor(m, n->input(kConvBnBeta));
       if (beta.defined()) out[n->name()] = beta;
-    } else if ((detail::isCall(n, "conv2d") || detail::isCall(n, "linear")) && n->numInputs() > 2 &&
-               detail::isCall(n->input(1)->producer(), "fake_quant")) {
-      const ir::Node* b = n->input(2)->producer();
-      at::Tensor bias = detail::paramTensor(m, detail::isCall(b, "bias_quant") ? b->input(0) : n->input(2));
+    } else if ((detail::isCall(n, "conv2d") || detail::isCall(n, "linear")) && n->numInputs() > ir::kConvBias &&
+               detail::isCall(n->input(ir::kConvWeight)->producer(), "fake_quant")) {
+      // The bias tensor itself, also where bias_quant(bias, scales...) reads it.
+      const ir::Node* b = n->input(ir::kConvBias)->producer();
+      at::Tensor bias = paramTensor(m, detail::isCall(b, "bias_quant") ? b->input(0) : n->input(ir::kConvBias));
       if (bias.defined()) out[n->name()] = bias;
     }
   }
@@ -54,8 +57,8 @@ std::vector<std::pair<at::Tensor, at::Tensor>> switchQuantizers(GraphModule& m,
   std::vector<std::pair<at::Tensor, at::Tensor>> old;
   size_t i = 0;
   for (ir::Node* n : detail::callsOf(m.graph(), "fake_quant")) {
-    at::Tensor mode = detail::paramTensor(m, n->input(kObserverMode));
-    at::Tensor enabled = detail::paramTensor(m, n->input(kFakeQuantEnabled));
+    at::Tensor mode = paramTensor(m, n->input(kObserverMode));
+    at::Tensor enabled = paramTensor(m, n->input(kFakeQuantEnabled));
     old.emplace_back(mode.clone(), enabled.clone());
     if (to) {
       mode.copy_((*to)[i].first);

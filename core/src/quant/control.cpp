@@ -3,12 +3,11 @@
 #include "quant_internal.h"
 
 #include <edgeopt/error.h>
+#include <edgeopt/passes/rewriter.h>
 #include <edgeopt/quant/qparams.h>
 #include <edgeopt/quant/quantize.h>
 
 #include <ATen/ATen.h>
-
-#include <set>
 
 namespace edgeopt::quant {
 namespace detail {
@@ -24,54 +23,10 @@ std::vector<ir::Node*> callsOf(const ir::Graph& g, const std::string& op) {
   return out;
 }
 
-at::Tensor paramTensor(const GraphModule& m, const ir::Value* v) {
-  const ir::Node* p = v->producer();
-  if (p->opcode() != ir::Opcode::Param || !m.hasTensor(p->target())) return {};
-  return m.tensor(p->target());
-}
-
 std::vector<at::Tensor> inputTensors(const GraphModule& m, const ir::Node& n) {
   std::vector<at::Tensor> out;
   for (const ir::Value* v : n.inputs()) out.push_back(paramTensor(m, v));
   return out;
-}
-
-ir::Node* renameNode(ir::Graph& g, ir::Node* n, const std::string& name) {
-  ir::Node* copy;
-  {
-    auto guard = g.insertingBefore(n);
-    copy = g.call(n->target(), n->inputs(), n->attrs(), name, n->numOutputs());
-  }
-  copy->setScope(n->scope());
-  copy->setModuleType(n->moduleType());
-  for (size_t i = 0; i < n->numOutputs(); ++i) g.replaceAllUsesWith(n->output(i), copy->output(i));
-  g.erase(n);
-  return copy;
-}
-
-void eraseUnusedParams(GraphModule& m) {
-  std::set<std::string> targets;
-  for (ir::Node* n : m.graph().nodes())
-    if (n->opcode() == ir::Opcode::Param && !n->output()->hasUses()) {
-      targets.insert(n->target());
-      m.graph().erase(n);
-    }
-  for (ir::Node* n : m.graph().nodes())
-    if (n->opcode() == ir::Opcode::Param) targets.erase(n->target());
-  for (const auto& t : targets)
-    if (m.hasTensor(t)) m.removeTensor(t);
-}
-
-std::string freeTensorName(const GraphModule& m, const std::string& hint) {
-  auto taken = [&](const std::string& prefix) {
-    if (m.hasTensor(prefix)) return true;
-    for (const auto& s : fakeQuantBufferSuffixes())
-      if (m.hasTensor(prefix + "." + s)) return true;
-    return false;
-  };
-  std::string name = hint;
-  for (int i = 1; taken(name); ++i) name = hint + "_" + std::to_string(i);
-  return name;
 }
 
 }  // namespace detail
@@ -81,7 +36,7 @@ namespace {
 std::vector<ir::Node*> fakeQuants(const GraphModule& m) { return detail::callsOf(m.graph(), "fake_quant"); }
 
 void fillInput(GraphModule& m, ir::Node* n, size_t index, int64_t value) {
-  at::Tensor t = detail::paramTensor(m, n->input(index));
+  at::Tensor t = paramTensor(m, n->input(index));
   if (!t.defined()) throw RuntimeFailure("quantization: node '" + n->name() + "' input " + std::to_string(index) + " is not a buffer");
   at::NoGradGuard no_grad;
   t.fill_(value);
@@ -118,7 +73,7 @@ void setFakeQuantEnabled(GraphModule& m, bool on) {
 }
 
 void setBatchNormFrozen(GraphModule& m, bool frozen) {
-  for (ir::Node* n : detail::callsOf(m.graph(), "conv_bn_qat")) fillInput(m, n, 6, frozen ? 1 : 0);
+  for (ir::Node* n : detail::callsOf(m.graph(), "conv_bn_qat")) fillInput(m, n, kConvBnFrozen, frozen ? 1 : 0);
 }
 
 FreezeSchedule FreezeSchedule::defaults(int64_t epochs) { return {epochs / 2 - 1, epochs / 2 + 1}; }
@@ -132,11 +87,11 @@ void refreshWeightRanges(GraphModule& m) {
   at::NoGradGuard no_grad;
   for (ir::Node* n : fakeQuants(m)) {
     if (n->getOr<std::string>("role", "") != "weight") continue;
-    at::Tensor w = detail::paramTensor(m, n->input(kX));
+    at::Tensor w = paramTensor(m, n->input(kX));
     const ir::Node* fold = n->input(kX)->producer();
     if (!w.defined() && detail::isCall(fold, "bn_fold_weight")) {
-      const at::Tensor raw = detail::paramTensor(m, fold->input(0)), gamma = detail::paramTensor(m, fold->input(1));
-      const at::Tensor var = detail::paramTensor(m, fold->input(2));
+      const at::Tensor raw = paramTensor(m, fold->input(kFoldWeight)), gamma = paramTensor(m, fold->input(kFoldGamma));
+      const at::Tensor var = paramTensor(m, fold->input(kFoldRunningVar));
       if (raw.defined() && gamma.defined() && var.defined())
         w = raw * (gamma / at::sqrt(var + fold->getOr<double>("eps", 1e-5))).reshape({-1, 1, 1, 1});
     }
@@ -152,56 +107,55 @@ void finalizeObservers(GraphModule& m) {
     if (n->getOr<std::string>("observer", "") != "fixed") finalizeQuantizer(*n, detail::inputTensors(m, *n));
 }
 
+// Each conv_bn_qat -> bn_fold_weight -> fake_quant chain becomes conv2d(x,
+// fake_quant(w folded into the module tensor), folded bias [-> bias_quant]),
+// under the conv_bn_qat's name.
 void foldForExport(GraphModule& m) {
-  ir::Graph& g = m.graph();
+  Rewriter rw(m);
   at::NoGradGuard no_grad;
-  for (ir::Node* f : detail::callsOf(g, "conv_bn_qat")) {
-    ir::Node* fq = f->input(1)->producer();
+  for (ir::Node* f : detail::callsOf(m.graph(), "conv_bn_qat")) {
+    ir::Node* fq = f->input(kConvBnWeight)->producer();
     ir::Node* fold = detail::isCall(fq, "fake_quant") ? fq->input(kX)->producer() : nullptr;
-    if (!detail::isCall(fold, "bn_fold_weight") || !detail::paramTensor(m, fold->input(0)).defined())
+    if (!detail::isCall(fold, "bn_fold_weight") || !paramTensor(m, fold->input(kFoldWeight)).defined())
       throw RuntimeFailure("quantization: conv_bn_qat '" + f->name() + "' does not read bn_fold_weight -> fake_quant");
-    const bool has_bias = f->getOr<bool>("has_bias", false);
-    const at::Tensor w = detail::paramTensor(m, fold->input(0));
-    const at::Tensor gamma = detail::paramTensor(m, f->input(2)), beta = detail::paramTensor(m, f->input(3));
-    const at::Tensor mean = detail::paramTensor(m, f->input(4)), var = detail::paramTensor(m, f->input(5));
+    const ConvBnQatInputs in = ConvBnQatInputs::of(*f);
+    auto tensor = [&](size_t i) { return paramTensor(m, f->input(i)); };
+    const at::Tensor w = paramTensor(m, fold->input(kFoldWeight));
+    const at::Tensor gamma = tensor(kConvBnGamma), beta = tensor(kConvBnBeta);
+    const at::Tensor mean = tensor(kConvBnRunningMean), var = tensor(kConvBnRunningVar);
     const at::Tensor factor = gamma / at::sqrt(var + f->getOr<double>("eps", 1e-5));
     at::Tensor folded_w = w * factor.reshape({-1, 1, 1, 1});
     if (fq->getOr<bool>("preserve_zeros", false)) folded_w = folded_w * w.ne(0);
-    const at::Tensor bias = beta + ((has_bias ? detail::paramTensor(m, f->input(7)) : at::zeros_like(mean)) - mean) * factor;
-    m.setTensor(fold->input(0)->producer()->target(), folded_w);
-    fq->setInput(kX, fold->input(0));
+    const at::Tensor bias = beta + ((in.bias ? tensor(in.bias) : at::zeros_like(mean)) - mean) * factor;
+    rw.setTensor(fold->input(kFoldWeight)->producer()->target(), folded_w);
+    rw.setInput(fq, kX, fold->input(kFoldWeight));
     ir::Value* bias_value;
     ir::Node* conv;
     {
-      auto guard = g.insertingBefore(f);
-      if (has_bias) {
-        m.setTensor(f->input(7)->producer()->target(), bias);
-        bias_value = f->input(7);
+      auto guard = rw.insertingBefore(f);
+      if (in.bias) {
+        rw.setTensor(f->input(in.bias)->producer()->target(), bias);
+        bias_value = f->input(in.bias);
       } else {
-        const std::string name = detail::freeTensorName(m, f->name() + ".bias");
-        m.registerParameter(name, bias);
-        bias_value = g.param(name);
+        bias_value = rw.createParameter(f->name() + ".bias", bias, f);
       }
       ir::Attrs attrs;
       for (const char* key : {"stride", "padding", "dilation", "groups"})
         if (f->hasAttr(key)) attrs.emplace(key, f->attr(key));
-      if (f->getOr<bool>("has_bias_quant", false)) {
-        const size_t scales = 7 + (has_bias ? 1 : 0) + (f->getOr<bool>("has_num_batches_tracked", false) ? 1 : 0);
-        ir::Node* bq = g.call("bias_quant", {bias_value, f->input(scales), f->input(scales + 1), f->input(scales + 2)},
-                              {}, f->name() + ".bias_quant");
+      if (in.input_scale) {
+        ir::Node* bq = rw.createOp(
+            "bias_quant", {bias_value, f->input(in.input_scale), f->input(in.weight_scale), f->input(in.enabled)}, {},
+            f->name() + ".bias_quant");
         bias_value = bq->output();
       }
-      conv = g.call("conv2d", {f->input(0), fq->output(), bias_value}, attrs, f->name() + ".folded");
-      conv->setScope(f->scope());
-      conv->setModuleType(f->moduleType());
+      conv = rw.createOp("conv2d", {f->input(kConvBnX), fq->output(), bias_value}, attrs, f->name() + ".folded", f);
     }
     const std::string name = f->name();
-    g.replaceAllUsesWith(f->output(), conv->output());
-    g.erase(f);
-    g.erase(fold);
-    detail::renameNode(g, conv, name);
+    rw.replaceOp(f, {conv->output()});
+    rw.eraseNode(fold);
+    rw.renameNode(conv, name);
   }
-  detail::eraseUnusedParams(m);
+  rw.eraseUnusedParams();
   m.lint();
 }
 

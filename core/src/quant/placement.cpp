@@ -3,6 +3,9 @@
 #include "quant_internal.h"
 
 #include <edgeopt/error.h>
+#include <edgeopt/ir/input_roles.h>
+#include <edgeopt/passes/pattern.h>
+#include <edgeopt/passes/rewriter.h>
 #include <edgeopt/quant/qparams.h>
 #include <edgeopt/quant/quantize.h>
 #include <edgeopt/selector.h>
@@ -47,34 +50,42 @@ Node* soleUser(const Node* n) {
   return v->uses()[0].user;
 }
 
+// Every graph and module-tensor change goes through rw_ (passes/rewriter.h).
 class Placer {
  public:
-  Placer(GraphModule& m, const QuantizeOptions& o) : m_(m), g_(m.graph()), o_(o) {}
+  Placer(GraphModule& m, const QuantizeOptions& o) : m_(m), rw_(m), o_(o) {
+    // conv2d -> batch_norm with parameter weights and BN tensors (bias and
+    // num_batches_tracked optional), the conv's output read by the BN only.
+    auto x = conv_bn_.any();
+    auto conv = conv_bn_.op("conv2d", {x, conv_bn_.param()}).allowExtraInputs();
+    bn_ = conv_bn_.op("batch_norm", {conv, conv_bn_.param(), conv_bn_.param(), conv_bn_.param(), conv_bn_.param()})
+              .allowExtraInputs();
+  }
 
   QuantizerCounts run() {
     if (isQuantized(m_)) throw RuntimeFailure("quantization: the model already has quantizers");
     resolveOverrides();
-    for (Node* n : g_.nodes()) {
-      if (erased_.count(n) || n->opcode() != ir::Opcode::Call) continue;
+    for (Node* n : graph().nodes()) {
+      if (rw_.wasErased(n) || n->opcode() != ir::Opcode::Call) continue;
       const std::string& op = n->target();
       if (op == "conv2d") groupConv(n);
       else if (op == "linear" || op == "conv_transpose2d") groupWithRelu(n, quantizeWeight(n, op == "linear"));
       else if (op == "add") groupWithRelu(n, n);
       else if (op == "matmul") quantizeConstantOperands(n);
     }
-    for (Node* n : g_.nodes()) {
+    for (Node* n : graph().nodes()) {
       if (n->opcode() == ir::Opcode::Input && n->output()->hasUses()) quantizeOutput(n, scheme().activation, {});
       if (n->opcode() != ir::Opcode::Call || interior_.count(n) || isTransparent(*n)) continue;
       const std::string& op = n->target();
       if (op == "fake_quant" || op == "bn_fold_weight" || op == "bias_quant") continue;
       quantizeOutput(n, scheme().activation, fixedRangeOf(*n));
     }
-    for (Node* n : detail::callsOf(g_, "cat")) shareCatInputs(n);
-    for (Node* n : detail::callsOf(g_, "matmul")) symmetricMatmulInputs(n);
-    for (Node* n : g_.nodes()) quantizeBias(n);
+    for (Node* n : detail::callsOf(graph(), "cat")) shareCatInputs(n);
+    for (Node* n : detail::callsOf(graph(), "matmul")) symmetricMatmulInputs(n);
+    for (Node* n : graph().nodes()) quantizeBias(n);
     if (o_.fuse_activations)
-      for (Node* fq : detail::callsOf(g_, "fake_quant")) fuseActivation(fq);
-    detail::eraseUnusedParams(m_);
+      for (Node* fq : detail::callsOf(graph(), "fake_quant")) fuseActivation(fq);
+    rw_.eraseUnusedParams();
     m_.lint();
     QuantizerCounts c = countQuantizers(m_);
     return c;
@@ -82,11 +93,12 @@ class Placer {
 
  private:
   const Scheme& scheme() const { return o_.scheme; }
+  const ir::Graph& graph() const { return m_.graph(); }
 
   void resolveOverrides() {
     for (const auto& ov : o_.overrides) {
       const int64_t wb = ov.options.get<int64_t>("weight_bits"), ab = ov.options.get<int64_t>("activation_bits");
-      for (Node* n : resolveSelectors(g_, ov.options, "layers")) {
+      for (Node* n : resolveSelectors(graph(), ov.options, "layers")) {
         if (wb) weight_bits_[n->name()] = static_cast<int>(wb);
         if (ab) activation_bits_[n->name()] = static_cast<int>(ab);
       }
@@ -101,11 +113,10 @@ class Placer {
     return t;
   }
 
-  // Adds a fake_quant node reading `x` before (or after) `anchor`.
+  // Adds a fake_quant node reading `x` before (or after) `anchor`, its
+  // buffers' Params right before it.
   Node* addFakeQuant(Value* x, const TensorQuant& t, const std::string& role, const std::string& name_hint, Node* anchor,
                      bool after, int64_t channels, const ir::Scope& scope) {
-    const std::string name = g_.uniqueName(name_hint);
-    const std::string prefix = detail::freeTensorName(m_, name);
     const bool fixed = t.effectiveObserver() == ObserverKind::Fixed;
     const bool histogram = !fixed && role == "activation" && t.observer == ObserverKind::Histogram;
     const double inf = std::numeric_limits<double>::infinity();
@@ -136,16 +147,16 @@ class Placer {
       QParamSpec spec{t.quantMin(), t.quantMax(), t.symmetric, t.power_of_2, t.range_max};
       writeQParams(spec, buffers[2], buffers[3], buffers[0], buffers[1]);
     }
-    auto guard = after ? g_.insertingAfter(anchor) : g_.insertingBefore(anchor);
-    std::vector<Value*> inputs = {x};
-    const auto& suffixes = fakeQuantBufferSuffixes();
-    for (size_t i = 0; i < buffers.size(); ++i) {
-      m_.registerBuffer(prefix + "." + suffixes[i], buffers[i]);
-      inputs.push_back(g_.param(prefix + "." + suffixes[i]));
-    }
-    Node* fq = g_.call("fake_quant", inputs, attrs, name);
-    fq->setScope(scope);
+    auto guard = after ? rw_.insertingAfter(anchor) : rw_.insertingBefore(anchor);
+    // The node first (reading x only), so the buffers can be placed before it
+    // and named after it: "<name>.scale", "<name>.zero_point", ...
+    Node* fq = rw_.createOp("fake_quant", {x}, attrs, name_hint);
+    fq->setScope(scope);  // a fresh node's labels
     fq->setModuleType("FakeQuantize");
+    const auto& suffixes = fakeQuantBufferSuffixes();
+    const std::string prefix = m_.uniqueTensorName(fq->name(), suffixes);
+    for (size_t i = 0; i < buffers.size(); ++i)
+      rw_.addInput(fq, rw_.createBuffer(prefix + "." + suffixes[i], buffers[i], fq));
     return fq;
   }
 
@@ -162,86 +173,99 @@ class Placer {
     observe(*fq, in);
   }
 
-  // Quantizes input 1 (a Param weight) of `n`; returns `n`.
+  // Quantizes the weight (a Param) of a conv2d, conv_transpose2d or linear `n`; returns `n`.
   Node* quantizeWeight(Node* n, bool per_channel_ok) {
-    Value* w = n->input(1);
-    at::Tensor t = detail::paramTensor(m_, w);
+    Value* w = n->input(ir::kConvWeight);
+    at::Tensor t = paramTensor(m_, w);
     if (!t.defined()) return n;
     TensorQuant spec = withBits(scheme().weight, weight_bits_, {n->name()});
     if (!per_channel_ok) spec.per_channel = false;
     Node* fq = addFakeQuant(w, spec, "weight", n->name() + ".weight_quant", n, false,
                             spec.per_channel ? t.size(0) : 1, parentScope(n));
-    fq->setAttr("preserve_zeros", t.eq(0).any().item<bool>());
-    n->setInput(1, fq->output());
+    rw_.setAttr(fq, "preserve_zeros", t.eq(0).any().item<bool>());
+    rw_.setInput(n, ir::kConvWeight, fq->output());
     initWeightRanges(fq, t);
     return n;
   }
 
   void quantizeConstantOperands(Node* n) {
     for (size_t i = 0; i < n->numInputs(); ++i) {
-      at::Tensor t = detail::paramTensor(m_, n->input(i));
+      at::Tensor t = paramTensor(m_, n->input(i));
       if (!t.defined()) continue;
       TensorQuant spec = withBits(scheme().weight, weight_bits_, {n->name()});
       spec.per_channel = false;
       Node* fq = addFakeQuant(n->input(i), spec, "weight", n->name() + ".weight_quant", n, false, 1, parentScope(n));
-      n->setInput(i, fq->output());
+      rw_.setInput(n, i, fq->output());
       initWeightRanges(fq, t);
     }
   }
 
+  // The batch_norm `conv` feeds that it fuses with (conv_bn_.match at the
+  // BN, as fold-conv-bn matches), or nullptr.
+  Node* fusableBatchNorm(Node* conv) const {
+    const auto& uses = conv->output()->uses();
+    if (!o_.fuse_batch_norm || uses.size() != 1) return nullptr;
+    auto m = conv_bn_.match(uses[0].user);
+    return m ? m->node(bn_) : nullptr;
+  }
+
   // conv2d [-> batch_norm] [-> relu|relu6]
   void groupConv(Node* conv) {
-    Node* bn = soleUser(conv);
-    bool fuse = o_.fuse_batch_norm && isCall(bn, "batch_norm") && bn->numInputs() >= 5;
-    for (size_t i = 1; fuse && i < 5; ++i) fuse = detail::paramTensor(m_, bn->input(i)).defined();
-    if (!fuse || !detail::paramTensor(m_, conv->input(1)).defined()) {
+    Node* bn = fusableBatchNorm(conv);
+    if (!bn) {
       groupWithRelu(conv, quantizeWeight(conv, true));
       return;
     }
     const std::string conv_name = conv->name(), bn_name = bn->name();
-    Value *x = conv->input(0), *w = conv->input(1), *bias = conv->numInputs() > 2 ? conv->input(2) : nullptr;
+    Value* w = conv->input(ir::kConvWeight);
+    Value* bias = conv->numInputs() > ir::kConvBias ? conv->input(ir::kConvBias) : nullptr;
     const double eps = bn->getOr<double>("eps", 1e-5);
     TensorQuant spec = withBits(scheme().weight, weight_bits_, {conv_name, bn_name});
-    const at::Tensor wt = detail::paramTensor(m_, w);
+    const at::Tensor wt = paramTensor(m_, w);
     // New nodes go before the BN: the conv's inputs and the BN's parameters
     // are all defined there.
     Node* fold;
     {
-      auto guard = g_.insertingBefore(bn);
-      fold = g_.call("bn_fold_weight", {w, bn->input(1), bn->input(4)}, {{"eps", eps}}, conv_name + ".weight_fold");
-      fold->setScope(conv->scope());
-      fold->setModuleType(conv->moduleType());
+      auto guard = rw_.insertingBefore(bn);
+      std::vector<Value*> in(kFoldRunningVar + 1);
+      in[kFoldWeight] = w;
+      in[kFoldGamma] = bn->input(ir::kBnWeight);
+      in[kFoldRunningVar] = bn->input(ir::kBnRunningVar);
+      fold = rw_.createOp("bn_fold_weight", in, {{"eps", eps}}, conv_name + ".weight_fold", conv);
     }
     Node* fq = addFakeQuant(fold->output(), spec, "weight", conv_name + ".weight_quant", bn, false,
                             spec.per_channel ? wt.size(0) : 1, parentScope(conv));
-    fq->setAttr("preserve_zeros", wt.eq(0).any().item<bool>());
-    const std::string frozen = detail::freeTensorName(m_, conv_name + ".bn_frozen");
-    m_.registerBuffer(frozen, at::zeros({1}, at::kLong));
+    rw_.setAttr(fq, "preserve_zeros", wt.eq(0).any().item<bool>());
+    const bool has_num_batches = bn->numInputs() > ir::kBnNumBatchesTracked;
     ir::Attrs attrs;
     for (const char* key : {"stride", "padding", "dilation", "groups"})
       if (conv->hasAttr(key)) attrs.emplace(key, conv->attr(key));
     attrs.emplace("eps", eps);
     attrs.emplace("momentum", bn->getOr<double>("momentum", 0.1));
     attrs.emplace("has_bias", bias != nullptr);
-    attrs.emplace("has_num_batches_tracked", bn->numInputs() > 5);
+    attrs.emplace("has_num_batches_tracked", has_num_batches);
     attrs.emplace("bn", bn_name);
+    std::vector<Value*> in(kConvBnFixedInputs);
+    in[kConvBnX] = conv->input(ir::kConvX);
+    in[kConvBnWeight] = fq->output();
+    in[kConvBnGamma] = bn->input(ir::kBnWeight);
+    in[kConvBnBeta] = bn->input(ir::kBnBias);
+    in[kConvBnRunningMean] = bn->input(ir::kBnRunningMean);
+    in[kConvBnRunningVar] = bn->input(ir::kBnRunningVar);
+    in[kConvBnFrozen] = rw_.createBuffer(conv_name + ".bn_frozen", at::zeros({1}, at::kLong), bn);
+    // The optional inputs in ConvBnQatInputs' order.
+    if (bias) in.push_back(bias);
+    if (has_num_batches) in.push_back(bn->input(ir::kBnNumBatchesTracked));
     Node* fused;
     {
-      auto guard = g_.insertingBefore(bn);
-      std::vector<Value*> in = {x, fq->output(), bn->input(1), bn->input(2), bn->input(3), bn->input(4), g_.param(frozen)};
-      if (bias) in.push_back(bias);
-      if (bn->numInputs() > 5) in.push_back(bn->input(5));
-      fused = g_.call("conv_bn_qat", in, attrs, conv_name + ".qat");
-      fused->setScope(conv->scope());
-      fused->setModuleType(conv->moduleType());
+      auto guard = rw_.insertingBefore(bn);
+      fused = rw_.createOp("conv_bn_qat", in, attrs, conv_name + ".qat", conv);
     }
-    g_.replaceAllUsesWith(bn->output(), fused->output());
-    erased_.insert(bn);
-    erased_.insert(conv);
-    g_.erase(bn);
-    g_.erase(conv);
-    fused = detail::renameNode(g_, fused, conv_name);
-    const at::Tensor gamma = detail::paramTensor(m_, fused->input(2)), var = detail::paramTensor(m_, fused->input(5));
+    rw_.replaceOp(bn, {fused->output()});
+    rw_.eraseNode(conv);
+    fused = rw_.renameNode(fused, conv_name);
+    const at::Tensor gamma = paramTensor(m_, fused->input(kConvBnGamma));
+    const at::Tensor var = paramTensor(m_, fused->input(kConvBnRunningVar));
     initWeightRanges(fq, wt * (gamma / at::sqrt(var + eps)).reshape({-1, 1, 1, 1}));
     group_members_[fused].push_back(bn_name);
     groupWithRelu(fused, fused);
@@ -269,7 +293,7 @@ class Placer {
     if (fixed) spec.fixed_range = fixed;
     const std::string hint = n->opcode() == ir::Opcode::Input ? n->target() + ".act_quant" : n->name() + ".act_quant";
     Node* fq = addFakeQuant(v, spec, "activation", hint, n, true, 1, parentScope(n));
-    g_.replaceAllUsesWith(v, fq->output(), [fq](Node* user) { return user != fq; });
+    rw_.replaceAllUsesWith(v, fq->output(), [fq](Node* user) { return user != fq; });
   }
 
   // One scale for a cat's inputs: an input quantizer used only by this cat
@@ -290,11 +314,10 @@ class Placer {
       if (!isCall(fq, "fake_quant") || fq->getOr<std::string>("role", "") != "activation" || v->uses().size() != 1)
         continue;
       if (fq->getOr<std::string>("observer", "") == "fixed") continue;
-      g_.replaceAllUsesWith(fq->output(), fq->input(kX));
-      g_.erase(fq);
+      rw_.replaceOp(fq, {fq->input(kX)});
       ++shared;
     }
-    if (shared) cat_fq->setAttr("shared_inputs", shared);
+    if (shared) rw_.setAttr(cat_fq, "shared_inputs", shared);
   }
 
   void symmetricMatmulInputs(Node* mm) {
@@ -307,7 +330,7 @@ class Placer {
       spec.fixed_range.reset();
       if (spec.observer == ObserverKind::Current) spec.observer = ObserverKind::MovingAverage;
       Node* fq = addFakeQuant(mm->input(i), spec, "activation", mm->name() + ".input_quant", mm, false, 1, parentScope(mm));
-      mm->setInput(i, fq->output());
+      rw_.setInput(mm, i, fq->output());
     }
   }
 
@@ -329,23 +352,25 @@ class Placer {
   void quantizeBias(Node* n) {
     const bool fused = isCall(n, "conv_bn_qat");
     if (!fused && !isCall(n, "conv2d") && !isCall(n, "linear")) return;
-    Node* wq = n->input(1)->producer();
+    Node* wq = n->input(fused ? size_t{kConvBnWeight} : size_t{ir::kConvWeight})->producer();
     if (!isCall(wq, "fake_quant") || wq->getOr<std::string>("role", "") != "weight") return;
-    Node* aq = activationQuantizerOf(n->input(0));
+    Node* aq = activationQuantizerOf(n->input(fused ? size_t{kConvBnX} : size_t{ir::kConvX}));
     if (!aq) return;
     if (fused) {
-      n->addInput(aq->input(kScale));
-      n->addInput(wq->input(kScale));
-      n->addInput(wq->input(kFakeQuantEnabled));
-      n->setAttr("has_bias_quant", true);
+      // ConvBnQatInputs' input_scale, weight_scale, enabled: they come last.
+      rw_.addInput(n, aq->input(kScale));
+      rw_.addInput(n, wq->input(kScale));
+      rw_.addInput(n, wq->input(kFakeQuantEnabled));
+      rw_.setAttr(n, "has_bias_quant", true);
       return;
     }
-    if (n->numInputs() < 3 || !detail::paramTensor(m_, n->input(2)).defined()) return;
-    auto guard = g_.insertingBefore(n);
-    Node* bq = g_.call("bias_quant", {n->input(2), aq->input(kScale), wq->input(kScale), wq->input(kFakeQuantEnabled)},
-                       {}, n->name() + ".bias_quant");
-    bq->setScope(parentScope(n));
-    n->setInput(2, bq->output());
+    if (n->numInputs() <= ir::kConvBias || !paramTensor(m_, n->input(ir::kConvBias)).defined()) return;
+    auto guard = rw_.insertingBefore(n);
+    Node* bq = rw_.createOp("bias_quant",
+                            {n->input(ir::kConvBias), aq->input(kScale), wq->input(kScale), wq->input(kFakeQuantEnabled)},
+                            {}, n->name() + ".bias_quant");
+    bq->setScope(parentScope(n));  // a fresh node's label
+    rw_.setInput(n, ir::kConvBias, bq->output());
   }
 
   // relu|relu6 -> fake_quant (its only user) becomes fake_quant with
@@ -356,16 +381,18 @@ class Placer {
     if (!isRelu(act) || soleUser(act) != fq || fq->getOr<std::string>("role", "") != "activation" ||
         fq->getOr<int64_t>("axis", -1) >= 0 || fq->getOr<std::string>("observer", "") == "fixed")
       return;
-    fq->setInput(kX, act->input(0));
-    fq->setAttr("fused_activation", act->target());
-    g_.erase(act);
+    rw_.setInput(fq, kX, act->input(0));
+    rw_.setAttr(fq, "fused_activation", act->target());
+    rw_.eraseNode(act);
   }
 
   GraphModule& m_;
-  ir::Graph& g_;
+  Rewriter rw_;
   const QuantizeOptions& o_;
+  Pattern conv_bn_;
+  Pattern::Ref bn_;
   std::map<std::string, int> weight_bits_, activation_bits_;
-  std::unordered_set<const Node*> erased_, interior_;
+  std::unordered_set<const Node*> interior_;
   std::map<const Node*, std::vector<std::string>> group_members_;
 };
 

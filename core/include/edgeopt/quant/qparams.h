@@ -40,6 +40,36 @@ enum FakeQuantInput : size_t {
 const std::vector<std::string>& fakeQuantBufferSuffixes();
 constexpr int64_t kHistogramBins = 2048;
 
+// Inputs of the conv_bn_qat op (torch.ao's ConvBn2d under QAT): the conv's
+// input and fake-quantized weight, the BN's four tensors and the bn_frozen
+// flag (1: normalize with the running stats). Optional inputs follow; their
+// positions depend on the node's attributes (ConvBnQatInputs::of).
+enum ConvBnQatInput : size_t {
+  kConvBnX = 0,
+  kConvBnWeight,
+  kConvBnGamma,
+  kConvBnBeta,
+  kConvBnRunningMean,
+  kConvBnRunningVar,
+  kConvBnFrozen,
+  kConvBnFixedInputs,  // how many inputs every conv_bn_qat has
+};
+
+// Where a conv_bn_qat node's optional inputs are (0: absent), in this order:
+// the conv bias (attribute has_bias), the BN's num_batches_tracked
+// (has_num_batches_tracked), then the input scale, the weight scale and the
+// weight quantizer's enable flag that put the folded bias on the int32 grid
+// (has_bias_quant).
+struct ConvBnQatInputs {
+  size_t bias = 0, num_batches_tracked = 0, input_scale = 0, weight_scale = 0, enabled = 0;
+  size_t count = kConvBnFixedInputs;  // all inputs the node should have
+  static ConvBnQatInputs of(const ir::Node& conv_bn_qat);
+};
+
+// Inputs of bn_fold_weight (w * gamma / sqrt(running_var + eps), per output
+// channel): the conv weight and the BN's gamma and running_var.
+enum BnFoldWeightInput : size_t { kFoldWeight = 0, kFoldGamma, kFoldRunningVar };
+
 struct QParamSpec {
   int64_t quant_min = 0;
   int64_t quant_max = 255;
