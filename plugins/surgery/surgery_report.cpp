@@ -25,7 +25,7 @@ std::vector<std::string> SurgeryLog::lines() const {
   std::vector<std::string> out;
   for (const auto& e : entries)
     out.push_back(e.rule + ": " + std::to_string(e.replaced.size()) + " replaced (" + shortList(e.replaced) + ")");
-  if (entries.empty()) out.push_back("no rule matched: the model is unchanged");
+  if (entries.empty()) out.push_back("no rule matches: the model stays as it is");
   out.push_back("params " + millions(params_before) + " -> " + millions(params_after) + ", MACs " +
                 millions(macs_before) + " -> " + millions(macs_after));
   return out;

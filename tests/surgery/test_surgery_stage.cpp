@@ -64,7 +64,7 @@ TEST_CASE("the lite table on mobilenet_v3_large: SE blocks and Hardswish gone, n
   CHECK(r.cli.err.find("surgery: se_to_identity: 8 replaced (features.4.block.2.mul") != std::string::npos);
 }
 
-TEST_CASE("--dry-run prints the surgery plan and writes nothing", "[surgery][cli]") {
+TEST_CASE("the surgery stage under --dry-run prints its plan and writes nothing", "[surgery][cli]") {
   Run r = runRecipe("dry", "", kMobileNetV3, "--dry-run");
   INFO(r.cli.err);
   REQUIRE(r.cli.code == 0);
