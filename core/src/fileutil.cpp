@@ -3,7 +3,9 @@
 
 #include <openssl/evp.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -44,9 +46,14 @@ void atomicWrite(const std::string& path, const std::function<void(std::ostream&
     {
       std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
       if (!out) throw RuntimeFailure("cannot write " + tmp + ": check that the folder is writable");
+      errno = 0;
       writer(out);
       out.flush();
-      if (!out) throw RuntimeFailure("writing " + path + " failed (disk full?)");
+      // The stream keeps only a bad bit; errno still says why the write failed
+      // (ENOSPC: disk full, EFBIG: over `ulimit -f`).
+      if (!out)
+        throw RuntimeFailure("writing " + path + " failed: " + (errno ? std::strerror(errno) : "unknown error") +
+                             " (disk full?); the previous file, if any, is unchanged");
     }
     syncFile(tmp);
     fs::rename(tmp, target);

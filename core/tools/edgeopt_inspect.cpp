@@ -45,6 +45,7 @@ std::string graphvizText(const edgeopt::GraphModule& model) {
 int main(int argc, char** argv) {
   edgeopt::usePassiveOpenMPWait(argv);
   edgeopt::tuneMalloc();
+  edgeopt::ignoreFileSizeSignal();
   CLI::App app{"edgeopt-inspect: per-layer summary of a model (.edgeopt, .pt, .onnx or zoo:NAME)"};
   std::string spec, dot_path;
   std::vector<int64_t> shape;

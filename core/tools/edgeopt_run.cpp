@@ -63,6 +63,7 @@ void joinDistributedRun() {
 int main(int argc, char** argv) {
   edgeopt::usePassiveOpenMPWait(argv);
   edgeopt::tuneMalloc();
+  edgeopt::ignoreFileSizeSignal();
   auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   auto logger = std::make_shared<spdlog::logger>("edgeopt", console);
   logger->set_pattern("[%H:%M:%S] %^%l%$ %v");

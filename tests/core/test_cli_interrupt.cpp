@@ -1,13 +1,15 @@
 // Interruption and the run directory's integrity: Ctrl-C stops at a safe
 // point and resumes, the log is on disk as the run goes, --resume checks
-// state.json, leftovers of a killed write go away, and no stage option writes
-// outside the run directory.
+// state.json, leftovers of a killed write go away, no stage option writes
+// outside the run directory, and a full disk is a message, not a crash.
 #include <edgeopt/graph_module.h>
 
 #include "cli_runner.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
+
+#include <sys/resource.h>
 
 #include <filesystem>
 
@@ -78,7 +80,7 @@ TEST_CASE("log.txt is written as the run goes, and a resume removes what a kille
   CHECK(fs::is_regular_file(dir + "/out/exports/model.edgeopt"));
 }
 
-TEST_CASE("--resume validates state.json like a recipe: exit 5 naming the key", "[cli]") {
+TEST_CASE("resuming validates state.json like a recipe: exit 5 naming the key", "[cli]") {
   const std::string dir = setup("bad-state");
   const CliResult killed = runCli("r.yaml --output out --set stages.0.kill_after_epoch=0", dir);
   REQUIRE(killed.code == 128 + 9);
@@ -111,4 +113,24 @@ TEST_CASE("a stage option cannot write outside the run directory", "[cli]") {
                            "the stage folder, without '..' above it (got \"../../escape.txt\")");
   CHECK(runCli("r.yaml --output out --set stages.1.kind=summary --set stages.1.file=tables/s.txt", dir).code == 0);
   CHECK(fs::is_regular_file(dir + "/out/stages/1-summary/tables/s.txt"));
+}
+
+TEST_CASE("a full disk (here: ulimit -f) is one line naming the file, no crash, no temporary left", "[cli]") {
+  const std::string dir = setup("file-size-limit");
+  const std::string plugins = cliPluginPath();  // copies the plugins: before the limit
+  // Children inherit the limit: the manifest (~2 KB) fits, a checkpoint (~5 KB) does not.
+  rlimit saved{};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved) == 0);
+  rlimit small = saved;
+  small.rlim_cur = 3000;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+  const CliResult r = runCli("r.yaml --output out", dir, plugins);
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  INFO(r.err);
+  CHECK(r.code == 1);
+  CHECK(r.lastErrLine() == "error: r.yaml:7:5: stages.0: stage 'toy_train' (plugin toy_train) failed: writing "
+                           "out/checkpoints/progress-stage-0.edgeopt failed: File too large (disk full?); the previous "
+                           "file, if any, is unchanged");
+  for (const auto& e : fs::recursive_directory_iterator(dir + "/out"))
+    CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
 }

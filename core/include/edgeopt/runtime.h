@@ -15,6 +15,10 @@ void usePassiveOpenMPWait(char** argv);
 // Keeps glibc from returning large tensor buffers to the OS after every step
 // (they would page-fault back in on the next one; see STACK-NOTES.md).
 void tuneMalloc();
+// A write past `ulimit -f` raises SIGXFSZ, whose default action kills the
+// process without a word. Ignored, the write fails with EFBIG instead and the
+// writer reports it as one line (atomicWrite keeps the previous file).
+void ignoreFileSizeSignal();
 // `requested` threads, or when 0 all cores (divided by LOCAL_WORLD_SIZE when
 // several ranks of a data parallel run share the machine).
 int effectiveThreads(int requested);
