@@ -20,6 +20,7 @@ void registerResizeRule(PluginRegistrar& r);       // resize_size_to_scale
 void registerInputLayoutRule(PluginRegistrar& r);  // input_permute_to_nchw
 void registerFocusRule(PluginRegistrar& r);        // focus_to_reshape
 void registerLayerNormRule(PluginRegistrar& r);    // layernorm_to_batchnorm
+void registerConvNeXtRule(PluginRegistrar& r);     // convnext_block_to_lite
 
 // A factory for a rule without options.
 template <class Rule>

@@ -17,6 +17,7 @@ void registerAll(PluginRegistrar& r) {
   registerInputLayoutRule(r);
   registerFocusRule(r);
   registerLayerNormRule(r);
+  registerConvNeXtRule(r);
 }
 
 }  // namespace

@@ -14,10 +14,11 @@
 namespace edgeopt::surgery {
 
 const std::vector<TableEntry>& liteTable() {
-  // SE first: its gate's hardsigmoid/sigmoid must go with the block, not
-  // become a ReLU; the input layout before anything reads shapes.
+  // SE and ConvNeXt blocks first: their sigmoid/GELU must go with the
+  // block, not become a ReLU; the input layout before anything reads shapes.
   static const std::vector<TableEntry> table = {
-      {"input_permute_to_nchw", true}, {"se_to_identity", true},        {"relu6_to_relu", true},
+      {"input_permute_to_nchw", true}, {"se_to_identity", true},        {"convnext_block_to_lite", true},
+      {"relu6_to_relu", true},
       {"gelu_to_relu", true},          {"silu_to_relu", true},          {"hardswish_to_relu", true},
       {"hardsigmoid_to_relu", true},   {"leaky_relu_to_relu", true},    {"maxpool_k5plus_to_3x3", true},
       {"avgpool_k5plus_to_3x3", true}, {"resize_size_to_scale", true},  {"conv_k6_to_k5", true},

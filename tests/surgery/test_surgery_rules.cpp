@@ -256,3 +256,51 @@ TEST_CASE("layernorm_to_batchnorm turns a channel LayerNorm (permute, LN, permut
                               .permute({0, 2, 3, 1});
   CHECK(maxDiff(evalOutput(*m, in), want) < 1e-5);
 }
+
+TEST_CASE("convnext_block_to_lite replaces a ConvNeXt block by TI's lite block", "[surgery]") {
+  const int64_t c = 8;
+  ir::ModelBuilder b;
+  Value* x = b.conv2d("stem", b.input(), Conv2dOptions(3, c, 3).padding(1));
+  for (int i = 0; i < 2; ++i) {
+    auto s = b.module("stage." + std::to_string(i), "CNBlock");
+    Value* y;
+    {
+      auto blk = b.module("block", "Sequential");
+      y = b.conv2d("0", x, Conv2dOptions(c, c, 7).padding(3).groups(c));
+      y = b.leaf("1", "Permute", "permute", {y}, {{"dims", ir::Ints{0, 2, 3, 1}}});
+      {
+        auto ln = b.module("2", "LayerNorm");
+        y = b.functional("layer_norm", {y, b.parameter("weight", at::ones({c})), b.parameter("bias", at::zeros({c}))},
+                         {{"normalized_shape", ir::Ints{c}}, {"eps", 1e-6}});
+      }
+      y = b.linear("3", y, c, 4 * c);
+      y = b.leaf("4", "GELU", "gelu", {y});
+      y = b.linear("5", y, 4 * c, c);
+      y = b.leaf("6", "Permute", "permute", {y}, {{"dims", ir::Ints{0, 3, 1, 2}}});
+    }
+    y = b.functional("mul", {b.parameter("layer_scale", at::full({c, 1, 1}, 1e-6)), y});
+    if (i == 0) y = b.leaf("stochastic_depth", "StochasticDepth", "stochastic_depth", {y}, {{"p", 0.1}, {"mode", "row"}});
+    x = b.add(y, x);
+  }
+  auto m = finish(b, x, {1, 3, 16, 16});
+  const at::Tensor in = at::randn({2, 3, 16, 16});
+  const auto shape_before = evalOutput(*m, in).sizes().vec();
+  CHECK(applyRule(*m, "convnext_block_to_lite").size() == 2);  // with and without stochastic depth
+  for (const char* gone : {"layer_norm", "linear", "gelu", "permute", "mul", "stochastic_depth"}) {
+    INFO(gone);
+    CHECK(countOps(*m, gone) == 0);
+  }
+  CHECK(countOps(*m, "conv2d") == 1 + 2 * 4);
+  CHECK(countOps(*m, "batch_norm") == 2 * 4);
+  CHECK(countOps(*m, "relu") == 2 * 3);
+  CHECK(countOps(*m, "add") == 2);
+  CHECK(m->tensor("stage.0.add.block.0.conv.weight").sizes().vec() == std::vector<int64_t>{c, 1, 5, 5});
+  CHECK(m->tensor("stage.0.add.block.1.conv.weight").sizes().vec() == std::vector<int64_t>{c, 1, 3, 3});
+  CHECK(m->tensor("stage.0.add.block.2.conv.weight").sizes().vec() == std::vector<int64_t>{4 * c, c, 1, 1});
+  CHECK(m->tensor("stage.0.add.block.3.weight").sizes().vec() == std::vector<int64_t>{c, 4 * c, 1, 1});
+  CHECK(evalOutput(*m, in).sizes().vec() == shape_before);
+  // It trains: gradients reach the new block's first conv.
+  m->train();
+  m->forward({in})[0].sum().backward();
+  CHECK(m->tensor("stage.0.add.block.0.conv.weight").grad().abs().sum().item<double>() > 0);
+}
