@@ -340,7 +340,11 @@ std::string Runner::run() {
     RunStageContext ctx(r, dir, I.model, state, static_cast<int>(i));
     ctx.setResumed(state.progress_state);
     ctx.setDatasetOpener([&I, &dir] { return I.openRecordedDataset(dir); });
-    atStep(c, "stage", [&] { I.stages[i].stage->run(ctx); });
+    try {
+      atStep(c, "stage", [&] { I.stages[i].stage->run(ctx); });
+    } catch (const Interrupted&) {  // a stage that stopped between its own steps
+      throw interruptedAt(dir);
+    }
     state.completed_stages = static_cast<int>(i) + 1;
     state.progress_state.reset();
     state.progress_checkpoint.clear();

@@ -46,7 +46,7 @@ std::string plugins() {
 
 }  // namespace
 
-TEST_CASE("train stage: learns, writes metrics per epoch, resumes after kill -9 mid-epoch", "[train]") {
+TEST_CASE("train stage: learns, writes metrics per epoch, resumes after kill -9 or Ctrl-C mid-epoch", "[train]") {
   const std::string dir = scratchDir("train-stage");
   makeBrightnessClasses(dir + "/images", 7, 1);
   writeText(dir + "/r.yaml", kRecipe);
@@ -77,6 +77,18 @@ TEST_CASE("train stage: learns, writes metrics per epoch, resumes after kill -9 
   auto b = edgeopt::GraphModule::load(dir + "/killed/exports/model.edgeopt")->stateDict();
   REQUIRE(a.size() == b.size());
   for (size_t i = 0; i < a.size(); ++i) CHECK(at::equal(a[i].second, b[i].second));
+
+  // Ctrl-C (SIGINT) after batch 5 of epoch 3: stops before batch 6, says how to continue.
+  CliResult interrupted =
+      runCli("r.yaml --output interrupted", dir, plugins(), "EDGEOPT_FAULT_KILL=3:5 EDGEOPT_FAULT_SIGNAL=2");
+  INFO(interrupted.err);
+  CHECK(interrupted.code == 130);
+  CHECK(interrupted.lastErrLine() == "error: interrupted; continue with edgeopt-run --resume interrupted");
+  CHECK(metricsRows(dir + "/interrupted").size() == 2);
+  REQUIRE(runCli("--resume interrupted", dir, plugins()).code == 0);
+  auto c = edgeopt::GraphModule::load(dir + "/interrupted/exports/model.edgeopt")->stateDict();
+  REQUIRE(a.size() == c.size());
+  for (size_t i = 0; i < a.size(); ++i) CHECK(at::equal(a[i].second, c[i].second));
 }
 
 TEST_CASE("train stage: a diverging loss stops the run naming the epoch and batch", "[train]") {

@@ -5,6 +5,7 @@
 #include <edgeopt/distributed.h>
 #include <edgeopt/fileutil.h>
 #include <edgeopt/graph_module.h>
+#include <edgeopt/interrupt.h>
 #include <edgeopt/stage.h>
 #include <edgeopt/trainer.h>
 
@@ -37,12 +38,14 @@ namespace {
 // EDGEOPT_FAULT_KILL_RANK=R limits it to rank R (a rank that dies alone).
 struct FaultInjection {
   int64_t epoch = -1, batch = -1;
+  int signal = SIGKILL;  // EDGEOPT_FAULT_SIGNAL: 2 plays Ctrl-C
 };
 
 FaultInjection faultInjection() {
   FaultInjection f;
   if (const char* r = std::getenv("EDGEOPT_FAULT_KILL_RANK"); r && std::atoi(r) != dist::rank()) return f;
   if (const char* v = std::getenv("EDGEOPT_FAULT_KILL")) std::sscanf(v, "%ld:%ld", &f.epoch, &f.batch);
+  if (const char* s = std::getenv("EDGEOPT_FAULT_SIGNAL")) f.signal = std::atoi(s);
   return f;
 }
 
@@ -211,7 +214,12 @@ MetricRow Trainer::fit() {
       stats.examples += static_cast<double>(batch->images.size(0));
       ++batch_index;
       progress.update(batch_index, stats.means(), static_cast<int64_t>(stats.examples));
-      if (fault.epoch == epoch + 1 && fault.batch == static_cast<int64_t>(batch_index)) ::raise(SIGKILL);
+      if (fault.epoch == epoch + 1 && fault.batch == static_cast<int64_t>(batch_index)) ::raise(fault.signal);
+      // Ctrl-C between batches: the epoch's batches so far are dropped, and
+      // --resume repeats the epoch from the progress saved after the last one.
+      if (interruptRequested())
+        throw Interrupted("interrupted at batch " + std::to_string(batch_index) + " of epoch " +
+                          std::to_string(epoch + 1));
     }
     progress.finish();
     dist::sumAcrossRanks(stats);  // the epoch's statistics over every rank's shard
