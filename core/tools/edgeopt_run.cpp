@@ -106,6 +106,10 @@ int main(int argc, char** argv) {
   console->set_level(level);
   logger->set_level(std::min(level, spdlog::level::info));
   for (int i = 0; i < argc; ++i) request.command_line += (i ? " " : "") + std::string(argv[i]);
+  // A run (one rank of it, with --nproc) takes Ctrl-C as a request from the
+  // start: a rank still loading plugins when the terminal's Ctrl-C comes must
+  // not die of it while the others stop cleanly. (--nproc's launcher forwards.)
+  if (!show_version && !list_plugins && !dry_run && nproc == 1) edgeopt::installInterruptHandler();
 
   try {
     if (show_version) {
@@ -138,7 +142,6 @@ int main(int argc, char** argv) {
       return edgeopt::dist::runLocalRanks(nproc, withoutNproc(argc, argv));
     }
     joinDistributedRun();
-    edgeopt::installInterruptHandler();
     const std::string run_dir = runner.run();
     if (edgeopt::dist::isMainProcess()) std::cout << run_dir << std::endl;
     return 0;

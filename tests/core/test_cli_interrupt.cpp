@@ -134,3 +134,26 @@ TEST_CASE("a full disk (here: ulimit -f) is one line naming the file, no crash, 
   for (const auto& e : fs::recursive_directory_iterator(dir + "/out"))
     CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
 }
+
+TEST_CASE("Ctrl-C in a terminal stops every rank of --nproc at its safe point", "[cli][dist]") {
+  const std::string dir = setup("interrupt-nproc");
+  // A terminal's Ctrl-C reaches the launcher and the ranks alike; the launcher
+  // must not forward it a second time (that would kill the ranks outright).
+  const std::string cmd = "cd '" + dir + "' && EDGEOPT_NO_BUILTIN_PLUGINS=1 EDGEOPT_PLUGIN_PATH='" + cliPluginPath() +
+                          "' python3 '" + EDGEOPT_SOURCE_DIR + "/tests/core/ctrl_c.py' out/checkpoints/"
+                          "progress-stage-0.edgeopt '" + EDGEOPT_BINARY_DIR + "/bin/edgeopt-run' --nproc 2 r.yaml "
+                          "--output out --set stages.0.epochs=1000 > terminal.txt 2>&1";
+  const int status = std::system(cmd.c_str());
+  const std::string terminal = readText(dir + "/terminal.txt");
+  INFO(terminal);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 130);
+  CHECK(terminal.find("error: interrupted; continue with edgeopt-run --resume out") != std::string::npos);
+  CHECK(terminal.find("killed by signal") == std::string::npos);
+  // Rank 1 may finish its part first and then lose rank 0 at the last barrier
+  // (code 1): the launcher still reports a rank's 130 as the cause.
+  CHECK(terminal.find(" exited with code 130; stopped the others") != std::string::npos);
+  const auto state = nlohmann::json::parse(readText(dir + "/out/state.json"));
+  CHECK(state["completed_stages"] == 0);
+  CHECK(state.contains("progress"));
+}

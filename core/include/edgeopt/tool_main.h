@@ -18,7 +18,8 @@ namespace edgeopt {
 // holds so far, and returns its exit code.
 inline int reportError(const std::exception& e, const std::string& prefix = "") {
   if (auto logger = spdlog::default_logger()) logger->flush();
-  std::cerr << "error: " << prefix << escapeControlBytes(errorText(e)) << std::endl;
+  // One write: ranks of a distributed run share the terminal.
+  std::cerr << ("error: " + prefix + escapeControlBytes(errorText(e)) + "\n") << std::flush;
   const auto* error = dynamic_cast<const Error*>(&e);
   return static_cast<int>(error ? error->code() : ExitCode::Runtime);
 }

@@ -27,6 +27,15 @@ void forwardSignal(int sig) {
     if (pid > 0) ::kill(pid, sig);
 }
 
+// A terminal's Ctrl-C (sent by the kernel, SI_KERNEL) already reaches every
+// process of the foreground group, the ranks included; forwarding it would give
+// each rank a second SIGINT, which stops it at once instead of at its next safe
+// point (interrupt.h). A SIGINT sent to the launcher alone is forwarded.
+void forwardInterrupt(int sig, siginfo_t* info, void*) {
+  if (info && info->si_code == SI_KERNEL) return;
+  forwardSignal(sig);
+}
+
 std::string describe(int status) {
   if (WIFSIGNALED(status)) return "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
                                   strsignal(WTERMSIG(status)) + ")";
@@ -141,15 +150,19 @@ int runLocalRanks(int nproc, const std::vector<std::string>& argv) {
       relays.emplace_back(relayLines, out[0]);
     }
   }
-  ::signal(SIGINT, forwardSignal);
+  struct sigaction interrupt {};
+  interrupt.sa_sigaction = forwardInterrupt;
+  sigemptyset(&interrupt.sa_mask);
+  interrupt.sa_flags = SA_SIGINFO | SA_RESTART;
+  ::sigaction(SIGINT, &interrupt, nullptr);
   ::signal(SIGTERM, forwardSignal);
 
   // The run's status is its root cause's. The first rank to fail is usually
   // it; but rank 0 hosts the rendezvous, and when it stops on a bad recipe,
-  // flag or file (codes 2-5) the others fail at once with a generic runtime
-  // error (1) that may be reaped first. So a first failure with code 1 gives
-  // the others a moment to exit on their own, and rank 0's own code 2-5
-  // outranks it.
+  // flag or file (codes 2-5), or on Ctrl-C (130), the others fail at once
+  // with a generic runtime error (1) that may be reaped first. So a first
+  // failure with code 1 gives the others a moment to exit on their own, and
+  // rank 0's own code 2-5 or 130 outranks it.
   using Clock = std::chrono::steady_clock;
   int running = nproc, root_rank = -1, root_code = 0;
   std::string root_text;
@@ -176,7 +189,8 @@ int runLocalRanks(int nproc, const std::vector<std::string>& argv) {
     --running;
     const int code = exitCodeOf(status);
     if (code == 0 || terminated) continue;  // finished, or stopped by us
-    const bool rank0_cause = r == 0 && WIFEXITED(status) && code >= 2 && code <= 5 && root_code == 1;
+    const bool rank0_stopped = code == static_cast<int>(ExitCode::Interrupted) || (code >= 2 && code <= 5);
+    const bool rank0_cause = r == 0 && WIFEXITED(status) && rank0_stopped && root_code == 1;
     if (root_rank < 0 || rank0_cause) {
       root_rank = r;
       root_code = code;
