@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -125,6 +126,10 @@ at::Tensor tensorFromProto(const TensorProto& t, const std::string& base_dir) {
   int64_t count = 1;
   for (int64_t d : dims) {
     if (d < 0) throw std::runtime_error(tensorLabel(t) + " has a negative dimension");
+    // A hostile header can declare more elements than int64 holds; wrapped,
+    // the count could match a tiny data field.
+    if (d > 0 && count > std::numeric_limits<int64_t>::max() / d)
+      throw std::runtime_error(tensorLabel(t) + " declares more elements than 2^63");
     count *= d;
   }
   at::Tensor flat;

@@ -229,7 +229,8 @@ TEST_CASE("onnx: missing, truncated and foreign files are InputErrors", "[import
 namespace {
 
 // A one-Conv model whose attributes a hostile or broken exporter chose.
-std::string writeConvModel(const std::string& path, const std::string& auto_pad, int64_t stride) {
+std::string writeConvModel(const std::string& path, const std::string& auto_pad, int64_t stride,
+                           const std::vector<int64_t>& weight_dims = {4, 3, 3, 3}, int weight_values = 108) {
   onnx::ModelProto model;
   model.set_ir_version(7);
   model.add_opset_import()->set_version(13);
@@ -246,8 +247,8 @@ std::string writeConvModel(const std::string& path, const std::string& auto_pad,
   onnx::TensorProto* w = g->add_initializer();
   w->set_name("w");
   w->set_data_type(onnx::TensorProto::FLOAT);
-  for (int64_t d : {4, 3, 3, 3}) w->add_dims(d);
-  for (int i = 0; i < 4 * 3 * 3 * 3; ++i) w->add_float_data(0.1f);
+  for (int64_t d : weight_dims) w->add_dims(d);
+  for (int i = 0; i < weight_values; ++i) w->add_float_data(0.1f);
   onnx::NodeProto* n = g->add_node();
   n->set_name("conv");
   n->set_op_type("Conv");
@@ -280,6 +281,16 @@ TEST_CASE("onnx: a zero stride is an InputError naming the file and the node, no
   EDGEOPT_REQUIRE_THROWS_MESSAGE(loadModel("onnx_import", "path: " + explicit_pads), InputError,
                                  explicit_pads + ": node 'conv' (Conv): attribute 'strides' must be at least 1, got -2");
   REQUIRE(loadModel("onnx_import", "path: " + writeConvModel(dir + "/good.onnx", "SAME_UPPER", 1)) != nullptr);
+}
+
+TEST_CASE("onnx: a tensor declaring more elements than 2^63 is an InputError, not a wrapped count",
+          "[importers][onnx]") {
+  const std::string dir = test::scratchDir("onnx-huge-dims");
+  // 2^32 * 2^32 * 3 * 3 wraps to 0 in int64: it would have matched an empty data field.
+  const std::string path =
+      writeConvModel(dir + "/huge.onnx", "NOTSET", 1, {int64_t{1} << 32, int64_t{1} << 32, 3, 3}, 0);
+  EDGEOPT_REQUIRE_THROWS_MESSAGE(loadModel("onnx_import", "path: " + path), InputError,
+                                 path + ": tensor 'w' declares more elements than 2^63");
 }
 
 // Both sources through edgeopt-run: paths relative to the recipe, --dry-run
