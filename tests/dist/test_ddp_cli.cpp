@@ -247,7 +247,13 @@ TEST_CASE("ddp: a rank that hangs makes the others fail after EDGEOPT_DIST_TIMEO
                    "RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) +
                        " EDGEOPT_DIST_TIMEOUT=4");
   });
-  std::this_thread::sleep_for(std::chrono::seconds(3));
+  // Stop rank 1 only once both ranks train (rank 0 logs the train stage after
+  // the rendezvous); a fixed sleep raced a slow start on a loaded machine.
+  const auto started = std::chrono::steady_clock::now();
+  while (readText(dir + "/out/log.txt").find("stage 2/") == std::string::npos &&
+         std::chrono::steady_clock::now() - started < std::chrono::seconds(120))
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::this_thread::sleep_for(std::chrono::seconds(1));
   const auto t0 = std::chrono::steady_clock::now();
   ::kill(pid, SIGSTOP);
   first.join();
