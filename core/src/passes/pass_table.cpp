@@ -23,7 +23,7 @@ const std::vector<PassInfo>& passTable() {
     PassInfo shapes{"propagate-shapes", "record every value's shape and each op's MACs for an input shape",
                     "Writes Value::shape() and Node::meta()[\"macs\"], [\"params\"]; the graph is unchanged.",
                     {}, passes::createPropagateShapes};
-    shapes.options.add("input_shape", OptionType::IntList).required().help("[N, C, H, W]");
+    shapes.options.add("input_shape", OptionType::IntList).required().atLeast(1).help("[N, C, H, W]");
     t.push_back(std::move(shapes));
     return t;
   }();
