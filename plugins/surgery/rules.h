@@ -6,6 +6,7 @@
 #include <edgeopt/plugin.h>
 #include <edgeopt/surgery.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,7 +23,36 @@ void registerFocusRule(PluginRegistrar& r);        // focus_to_reshape
 void registerLayerNormRule(PluginRegistrar& r);    // layernorm_to_batchnorm
 void registerConvNeXtRule(PluginRegistrar& r);     // convnext_block_to_lite
 
-// A factory for a rule without options.
+using Patterns = std::vector<std::unique_ptr<RewritePattern>>;
+
+// A PatternSurgeryRule whose patterns `make` builds.
+class PatternListRule : public PatternSurgeryRule {
+ public:
+  explicit PatternListRule(std::function<Patterns()> make) : make_(std::move(make)) {}
+  Patterns patterns() const override { return make_(); }
+
+ private:
+  std::function<Patterns()> make_;
+};
+
+// A factory for a rule without options made of the patterns `make` builds.
+inline SurgeryRuleFactory patternRule(std::string summary, std::function<Patterns()> make) {
+  SurgeryRuleFactory f;
+  f.summary = std::move(summary);
+  f.create = [make](const Options&) { return std::make_unique<PatternListRule>(make); };
+  return f;
+}
+
+// One pattern P(arg) per argument (P() once without arguments).
+template <class P, class... Args>
+Patterns patternsOf(Args... args) {
+  Patterns out;
+  if constexpr (sizeof...(Args) == 0) out.push_back(std::make_unique<P>());
+  (out.push_back(std::make_unique<P>(args)), ...);
+  return out;
+}
+
+// A factory for a whole-graph rule without options.
 template <class Rule>
 SurgeryRuleFactory simpleRule(std::string summary) {
   SurgeryRuleFactory f;
@@ -30,17 +60,6 @@ SurgeryRuleFactory simpleRule(std::string summary) {
   f.create = [](const Options&) { return std::make_unique<Rule>(); };
   return f;
 }
-
-// A PatternSurgeryRule holding one RewritePattern type.
-template <class P>
-class SinglePatternRule : public PatternSurgeryRule {
- public:
-  std::vector<std::unique_ptr<RewritePattern>> patterns() const override {
-    std::vector<std::unique_ptr<RewritePattern>> out;
-    out.push_back(std::make_unique<P>());
-    return out;
-  }
-};
 
 // Shape of a value as shape propagation left it (the stage runs it first);
 // nullptr when unknown.

@@ -26,24 +26,12 @@ class ActivationToRelu : public RewritePattern {
   }
 };
 
-class ActivationRule : public PatternSurgeryRule {
- public:
-  explicit ActivationRule(std::vector<std::string> ops) : ops_(std::move(ops)) {}
-  std::vector<std::unique_ptr<RewritePattern>> patterns() const override {
-    std::vector<std::unique_ptr<RewritePattern>> out;
-    for (const auto& op : ops_) out.push_back(std::make_unique<ActivationToRelu>(op));
-    return out;
-  }
-
- private:
-  std::vector<std::string> ops_;
-};
-
 void add(PluginRegistrar& r, const std::string& name, std::vector<std::string> ops, const std::string& what) {
-  SurgeryRuleFactory f;
-  f.summary = what + " -> ReLU";
-  f.create = [ops](const Options&) { return std::make_unique<ActivationRule>(ops); };
-  r.add<SurgeryRule>(name, std::move(f));
+  r.add<SurgeryRule>(name, patternRule(what + " -> ReLU", [ops] {
+                       Patterns out;
+                       for (const auto& op : ops) out.push_back(std::make_unique<ActivationToRelu>(op));
+                       return out;
+                     }));
 }
 
 }  // namespace

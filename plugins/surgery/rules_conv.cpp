@@ -89,10 +89,11 @@ class ConvLargeTo3x3 : public RewritePattern {
 }  // namespace
 
 void registerConvRules(PluginRegistrar& r) {
-  r.add<SurgeryRule>("conv_k6_to_k5", simpleRule<SinglePatternRule<ConvK6ToK5>>("6x6 conv -> 5x5 conv (re-initialised)"));
+  r.add<SurgeryRule>("conv_k6_to_k5", patternRule("6x6 conv -> 5x5 conv (re-initialised)",
+                                 [] { return patternsOf<ConvK6ToK5>(); }));
   r.add<SurgeryRule>("conv_k8plus_to_3x3",
-                     simpleRule<SinglePatternRule<ConvLargeTo3x3>>(
-                         "conv with an odd kernel > 7 -> chained 3x3 conv+BN+ReLU (deterministic widths)"));
+                     patternRule("conv with an odd kernel > 7 -> chained 3x3 conv+BN+ReLU (deterministic widths)",
+                                 [] { return patternsOf<ConvLargeTo3x3>(); }));
 }
 
 }  // namespace edgeopt::surgery

@@ -70,22 +70,13 @@ class ConvNeXtBlock : public RewritePattern {
   Pattern::Ref x_, dw_;
 };
 
-class ConvNeXtRule : public PatternSurgeryRule {
- public:
-  std::vector<std::unique_ptr<RewritePattern>> patterns() const override {
-    std::vector<std::unique_ptr<RewritePattern>> out;
-    out.push_back(std::make_unique<ConvNeXtBlock>(true));
-    out.push_back(std::make_unique<ConvNeXtBlock>(false));
-    return out;
-  }
-};
-
 }  // namespace
 
 void registerConvNeXtRule(PluginRegistrar& r) {
   r.add<SurgeryRule>("convnext_block_to_lite",
-                     simpleRule<ConvNeXtRule>("ConvNeXt block -> TI's lite block (dw 5x5, dw 3x3, 1x1 expand, 1x1 project, "
-                                              "BN+ReLU, residual)"));
+                     patternRule("ConvNeXt block -> TI's lite block (dw 5x5, dw 3x3, 1x1 expand, 1x1 project, "
+                                              "BN+ReLU, residual)",
+                                 [] { return patternsOf<ConvNeXtBlock>(true, false); }));
 }
 
 }  // namespace edgeopt::surgery

@@ -92,8 +92,8 @@ class FocusToReshape : public RewritePattern {
 
 void registerFocusRule(PluginRegistrar& r) {
   r.add<SurgeryRule>("focus_to_reshape",
-                     simpleRule<SinglePatternRule<FocusToReshape>>(
-                         "Focus / space-to-depth (4 strided slices + concat) -> reshape, permute, reshape (exact)"));
+                     patternRule("Focus / space-to-depth (4 strided slices + concat) -> reshape, permute, reshape (exact)",
+                                 [] { return patternsOf<FocusToReshape>(); }));
 }
 
 }  // namespace edgeopt::surgery

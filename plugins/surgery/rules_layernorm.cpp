@@ -54,8 +54,8 @@ class ChannelLayerNormToBatchNorm : public RewritePattern {
 
 void registerLayerNormRule(PluginRegistrar& r) {
   r.add<SurgeryRule>("layernorm_to_batchnorm",
-                     simpleRule<SinglePatternRule<ChannelLayerNormToBatchNorm>>(
-                         "LayerNorm over channels (permute, layer_norm, permute) -> BatchNorm2d (opt-in, approximate)"));
+                     patternRule("LayerNorm over channels (permute, layer_norm, permute) -> BatchNorm2d (opt-in, approximate)",
+                                 [] { return patternsOf<ChannelLayerNormToBatchNorm>(); }));
 }
 
 }  // namespace edgeopt::surgery

@@ -53,26 +53,15 @@ class LargePoolTo3x3 : public RewritePattern {
   }
 };
 
-template <const char* Op>
-class PoolRule : public PatternSurgeryRule {
- public:
-  std::vector<std::unique_ptr<RewritePattern>> patterns() const override {
-    std::vector<std::unique_ptr<RewritePattern>> out;
-    out.push_back(std::make_unique<LargePoolTo3x3>(Op));
-    return out;
-  }
-};
-
-constexpr char kMaxPool[] = "max_pool2d";
-constexpr char kAvgPool[] = "avg_pool2d";
-
 }  // namespace
 
 void registerPoolRules(PluginRegistrar& r) {
   r.add<SurgeryRule>("maxpool_k5plus_to_3x3",
-                     simpleRule<PoolRule<kMaxPool>>("max pool, odd kernel >= 5 -> chained 3x3 max pools (exact)"));
+                     patternRule("max pool, odd kernel >= 5 -> chained 3x3 max pools (exact)",
+                                 [] { return patternsOf<LargePoolTo3x3>(std::string("max_pool2d")); }));
   r.add<SurgeryRule>("avgpool_k5plus_to_3x3",
-                     simpleRule<PoolRule<kAvgPool>>("avg pool, odd kernel >= 5 -> chained 3x3 avg pools (approximate)"));
+                     patternRule("avg pool, odd kernel >= 5 -> chained 3x3 avg pools (approximate)",
+                                 [] { return patternsOf<LargePoolTo3x3>(std::string("avg_pool2d")); }));
 }
 
 }  // namespace edgeopt::surgery

@@ -48,7 +48,8 @@ class ResizeSizeToScale : public RewritePattern {
 
 void registerResizeRule(PluginRegistrar& r) {
   r.add<SurgeryRule>("resize_size_to_scale",
-                     simpleRule<SinglePatternRule<ResizeSizeToScale>>("interpolate by size -> by scale factor (exact)"));
+                     patternRule("interpolate by size -> by scale factor (exact)",
+                                 [] { return patternsOf<ResizeSizeToScale>(); }));
 }
 
 }  // namespace edgeopt::surgery

@@ -54,21 +54,16 @@ class SqueezeExcitation : public RewritePattern {
   Pattern::Ref x_, gate_;
 };
 
-class SeRule : public PatternSurgeryRule {
- public:
-  std::vector<std::unique_ptr<RewritePattern>> patterns() const override {
-    std::vector<std::unique_ptr<RewritePattern>> out;
-    for (bool act : {true, false})
-      for (bool bn : {true, false}) out.push_back(std::make_unique<SqueezeExcitation>(act, bn));
-    return out;
-  }
-};
-
 }  // namespace
 
 void registerSeRule(PluginRegistrar& r) {
   r.add<SurgeryRule>("se_to_identity",
-                     simpleRule<SeRule>("squeeze-and-excitation blocks (pool, conv, act, conv, sigmoid, mul) -> identity"));
+                     patternRule("squeeze-and-excitation blocks (pool, conv, act, conv, sigmoid, mul) -> identity", [] {
+                       Patterns out;
+                       for (bool act : {true, false})
+                         for (bool bn : {true, false}) out.push_back(std::make_unique<SqueezeExcitation>(act, bn));
+                       return out;
+                     }));
 }
 
 }  // namespace edgeopt::surgery
