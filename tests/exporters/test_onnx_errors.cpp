@@ -20,13 +20,13 @@ void registerTestOps() {
       return std::vector<at::Tensor>{in[0]};
     };
     auto same = [](const ir::Node&, const std::vector<ir::Shape>& in) { return std::vector<ir::Shape>{in[0]}; };
-    r.add({"test_no_emitter", 1, 1, identity, same});
-    ir::OpDef lazy{"test_lazy_emitter", 1, 1, identity, same};
-    lazy.onnx = [](ir::OnnxEmitContext& ctx) { ctx.add("Relu", ctx.inputs, {ctx.temp("elsewhere")}); };
-    r.add(lazy);
-    ir::OpDef invalid{"test_invalid_onnx", 1, 1, identity, same};
-    invalid.onnx = [](ir::OnnxEmitContext& ctx) { ctx.add("NoSuchOnnxOp", ctx.inputs, {ctx.outputs[0]}); };
-    r.add(invalid);
+    r.add(ir::OpDef("test_no_emitter").setKernel(identity).setShape(same));
+    r.add(ir::OpDef("test_lazy_emitter").setKernel(identity).setShape(same).setOnnx([](ir::OnnxEmitContext& ctx) {
+      ctx.add("Relu", ctx.inputs, {ctx.temp("elsewhere")});
+    }));
+    r.add(ir::OpDef("test_invalid_onnx").setKernel(identity).setShape(same).setOnnx([](ir::OnnxEmitContext& ctx) {
+      ctx.add("NoSuchOnnxOp", ctx.inputs, {ctx.outputs[0]});
+    }));
     return true;
   }();
   (void)done;

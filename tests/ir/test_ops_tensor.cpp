@@ -126,15 +126,3 @@ TEST_CASE("ops: full_like", "[ir][ops]") {
   CHECK(same(runOp("full_like", {x}, {{"value", 0}}), at::zeros({2, 3})));
 }
 
-TEST_CASE("ops: channel behaviour of the tensor ops", "[ir][ops]") {
-  const auto& reg = OpRegistry::instance();
-  CHECK(reg.get("split").channels == ChannelBehaviour::Unknown);
-  CHECK(reg.get("permute").channels == ChannelBehaviour::Reshape);
-  CHECK(reg.get("transpose").channels == ChannelBehaviour::Reshape);
-  CHECK(reg.get("pad").channels == ChannelBehaviour::Pointwise);
-  CHECK(reg.get("matmul").channels == ChannelBehaviour::Reduce);
-  CHECK(reg.get("interpolate").channels == ChannelBehaviour::Pointwise);
-  CHECK(reg.get("conv_transpose2d").channels == ChannelBehaviour::Producer);
-  CHECK(reg.get("layer_norm").channels == ChannelBehaviour::Reduce);
-  CHECK(reg.get("stochastic_depth").channels == ChannelBehaviour::Pointwise);
-}

@@ -111,7 +111,7 @@ void checkAgreement(int64_t count) {
   INFO("agreement " << agreement << ", max diff " << max_lsb << " LSB, top-1 " << top1_ours << " / " << top1_ort);
   CHECK(agreement >= 0.995);
   CHECK(top1_ours > 0.6);  // the model learned: agreement of a trained net, not of noise
-  CHECK(max_lsb <= 2.0);  // measured: 1 LSB (ORT's accumulation order vs ATen's)
+X
   CHECK(within_1 >= 0.999);
 }
 

@@ -3,15 +3,22 @@
 
 namespace edgeopt::ir {
 
-const char* toString(ChannelBehaviour b) {
-  switch (b) {
-    case ChannelBehaviour::Unknown: return "unknown";
-    case ChannelBehaviour::Pointwise: return "pointwise";
-    case ChannelBehaviour::Producer: return "producer";
-    case ChannelBehaviour::Elementwise: return "elementwise";
-    case ChannelBehaviour::Concat: return "concat";
-    case ChannelBehaviour::Reshape: return "reshape";
-    case ChannelBehaviour::Reduce: return "reduce";
+const char* toString(ChannelFlow::Kind kind) {
+  switch (kind) {
+    case ChannelFlow::Kind::Barrier:
+      return "barrier";
+    case ChannelFlow::Kind::Same:
+      return "same";
+    case ChannelFlow::Kind::Elementwise:
+      return "elementwise";
+    case ChannelFlow::Kind::Producer:
+      return "producer";
+    case ChannelFlow::Kind::Concat:
+      return "concat";
+    case ChannelFlow::Kind::Split:
+      return "split";
+    case ChannelFlow::Kind::Flatten:
+      return "flatten";
   }
   return "?";
 }

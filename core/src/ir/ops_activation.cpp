@@ -9,9 +9,14 @@ namespace {
 using UnaryFn = at::Tensor (*)(const Node&, const at::Tensor&);
 
 void addUnary(OpRegistry& r, const std::string& name, UnaryFn fn, OnnxEmitter onnx, ScriptEmitter script,
-              ChannelBehaviour channels = ChannelBehaviour::Pointwise) {
-  r.add({name, 1, 1, [fn](const Node& n, const Tensors& in, const ExecContext&) { return Tensors{fn(n, in[0])}; },
-         sameAsFirstInput, {}, channels, std::move(onnx), std::move(script)});
+              ChannelFlowFn channels = fixedFlow(ChannelFlow::same())) {
+  r.add(OpDef(name)
+            .setArity(1, 1)
+            .setKernel([fn](const Node& n, const Tensors& in, const ExecContext&) { return Tensors{fn(n, in[0])}; })
+            .setShape(sameAsFirstInput)
+            .setChannels(channels)
+            .setOnnx(std::move(onnx))
+            .setTorchScript(std::move(script)));
 }
 
 // Export helpers: Clip with constant bounds; x * f(x) forms (SiLU, Hardswish
@@ -121,17 +126,20 @@ void registerActivationOps(OpRegistry& r) {
         return ctx.call("torch.leaky_relu",
                         {ctx.inputs[0], script::number(ctx.node.getOr<double>("negative_slope", 0.01))});
       });
-  // Softmax mixes whatever dim it normalises; over channels that blocks pruning.
+  // Softmax mixes the dim it normalises: over channels that is a barrier.
   addUnary(
-      r, "softmax",
-      [](const Node& n, const at::Tensor& x) { return at::softmax(x, n.getOr<int64_t>("dim", -1)); },
+      r, "softmax", [](const Node& n, const at::Tensor& x) { return at::softmax(x, n.getOr<int64_t>("dim", -1)); },
       [](OnnxEmitContext& ctx) {
         ctx.add("Softmax", ctx.inputs, {ctx.outputs[0]}).attr("axis", ctx.node.getOr<int64_t>("dim", -1));
       },
       [](ScriptEmitContext& ctx) {
         return ctx.call("torch.softmax", {ctx.inputs[0], script::integer(ctx.node.getOr<int64_t>("dim", -1))});
       },
-      ChannelBehaviour::Reduce);
+      [](const Node& n, const std::vector<Shape>& in) {
+        return in[0].size() >= 2 && normalizeDim(n, n.getOr<int64_t>("dim", -1), in[0].size()) == 1
+                   ? ChannelFlow::barrier()
+                   : ChannelFlow::same();
+      });
 }
 
 }  // namespace edgeopt::ir::ops

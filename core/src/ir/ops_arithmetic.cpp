@@ -25,7 +25,13 @@ void addBinary(OpRegistry& r, const std::string& name, TensorFn tensor_fn, Scala
     std::string other = ctx.inputs.size() == 2 ? ctx.inputs[1] : script::number(ctx.node.get<double>("other"));
     return ctx.call("torch." + name, {ctx.inputs[0], other});
   };
-  r.add({name, 1, 2, kernel, broadcastShapes, {}, ChannelBehaviour::Elementwise, onnx, script});
+  r.add(OpDef(name)
+            .setArity(1, 2)
+            .setKernel(kernel)
+            .setShape(broadcastShapes)
+            .setChannels(ChannelFlow::elementwise())
+            .setOnnx(onnx)
+            .setTorchScript(script));
 }
 
 }  // namespace

@@ -1,4 +1,6 @@
 // Ops with weights: conv2d(x, weight[, bias]) and linear(x, weight[, bias]).
+#include <edgeopt/ir/input_roles.h>
+
 #include "ops_common.h"
 
 namespace edgeopt::ir::ops {
@@ -82,6 +84,33 @@ std::string linearScript(ScriptEmitContext& ctx) {
   return ctx.call("torch.linear", {ctx.inputs[0], ctx.inputs[1], ctx.inputOr(2, "None")});
 }
 
+// groups == 1: new output channels (weight dim 0, bias), input channels read
+// through weight dim 1. Depthwise (groups == in channels, one filter each):
+// output c is input c filtered, so both sides are one set of channels. Other
+// groupings tie channels to groups: a barrier.
+ChannelFlow conv2dFlow(const Node& n, const std::vector<Shape>& in) {
+  const int64_t groups = n.getOr<int64_t>("groups", 1);
+  std::vector<TensorDim> params{{kConvWeight, 0}};
+  if (in.size() > kConvBias) params.push_back({kConvBias, 0});
+  if (groups == 1) return ChannelFlow::producer(params, {{kConvWeight, 1}});
+  if (in[kConvX].size() == 4 && groups == in[kConvX][1] && in[kConvWeight][0] == groups) {
+    ChannelFlow flow = ChannelFlow::producer(params, {});
+    flow.depthwise = true;
+    flow.groups_attr = "groups";
+    return flow;
+  }
+  return ChannelFlow::barrier();
+}
+
+// Features of a [N, F] input; a linear over the last dim of a higher-rank
+// input (tokens) does not index dim 1.
+ChannelFlow linearFlow(const Node&, const std::vector<Shape>& in) {
+  if (in[0].size() != 2) return ChannelFlow::barrier();
+  std::vector<TensorDim> params{{kConvWeight, 0}};
+  if (in.size() > kConvBias) params.push_back({kConvBias, 0});
+  return ChannelFlow::producer(params, {{kConvWeight, 1}});
+}
+
 }  // namespace
 
 Shape conv2dOutputShape(const Node& n, const Shape& x, const Shape& w) {
@@ -101,10 +130,22 @@ int64_t conv2dMacs(const Node&, const std::vector<Shape>& in, const std::vector<
 }
 
 void registerConvOps(OpRegistry& r) {
-  r.add({"conv2d", 2, 3, conv2dKernel, conv2dShape, conv2dMacs, ChannelBehaviour::Producer, conv2dOnnx,
-         conv2dScript});
-  r.add({"linear", 2, 3, linearKernel, linearShape, linearMacs, ChannelBehaviour::Producer, linearOnnx,
-         linearScript});
+  r.add(OpDef("conv2d")
+            .setArity(2, 3)
+            .setKernel(conv2dKernel)
+            .setShape(conv2dShape)
+            .setMacs(conv2dMacs)
+            .setChannels(conv2dFlow)
+            .setOnnx(conv2dOnnx)
+            .setTorchScript(conv2dScript));
+  r.add(OpDef("linear")
+            .setArity(2, 3)
+            .setKernel(linearKernel)
+            .setShape(linearShape)
+            .setMacs(linearMacs)
+            .setChannels(linearFlow)
+            .setOnnx(linearOnnx)
+            .setTorchScript(linearScript));
 }
 
 }  // namespace edgeopt::ir::ops

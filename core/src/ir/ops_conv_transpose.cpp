@@ -76,12 +76,26 @@ std::string convTransposeScript(ScriptEmitContext& ctx) {
                    script::ints(a.dilation)});
 }
 
+// The weight is [in, out / groups, kH, kW]: output channels are its dim 1,
+// input channels its dim 0. Only groups == 1 is followed.
+ChannelFlow convTransposeFlow(const Node& n, const std::vector<Shape>& in) {
+  if (n.getOr<int64_t>("groups", 1) != 1) return ChannelFlow::barrier();
+  std::vector<TensorDim> params{{1, 1}};
+  if (in.size() > 2) params.push_back({2, 0});
+  return ChannelFlow::producer(params, {{1, 0}});
+}
+
 }  // namespace
 
 void registerConvTransposeOps(OpRegistry& r) {
-  // Producer, but its output channels are weight dim 1 (times groups), not dim 0.
-  r.add({"conv_transpose2d", 2, 3, convTransposeKernel, convTransposeShape, convTransposeMacs,
-         ChannelBehaviour::Producer, convTransposeOnnx, convTransposeScript});
+  r.add(OpDef("conv_transpose2d")
+            .setArity(2, 3)
+            .setKernel(convTransposeKernel)
+            .setShape(convTransposeShape)
+            .setMacs(convTransposeMacs)
+            .setChannels(convTransposeFlow)
+            .setOnnx(convTransposeOnnx)
+            .setTorchScript(convTransposeScript));
 }
 
 }  // namespace edgeopt::ir::ops

@@ -1,5 +1,7 @@
 // batch_norm(x, weight, bias, running_mean, running_var[, num_batches_tracked])
 // with attributes momentum (0.1) and eps (1e-5), as nn.BatchNorm2d.
+#include <edgeopt/ir/input_roles.h>
+
 #include "ops_common.h"
 
 namespace edgeopt::ir::ops {
@@ -47,8 +49,13 @@ std::string batchNormScript(ScriptEmitContext& ctx) {
 }  // namespace
 
 void registerNormOps(OpRegistry& r) {
-  r.add({"batch_norm", 5, 6, batchNormKernel, batchNormShape, {}, ChannelBehaviour::Pointwise, batchNormOnnx,
-         batchNormScript});
+  r.add(OpDef("batch_norm")
+            .setArity(5, 6)
+            .setKernel(batchNormKernel)
+            .setShape(batchNormShape)
+            .setChannels(ChannelFlow::same({{kBnWeight, 0}, {kBnBias, 0}, {kBnRunningMean, 0}, {kBnRunningVar, 0}}))
+            .setOnnx(batchNormOnnx)
+            .setTorchScript(batchNormScript));
 }
 
 }  // namespace edgeopt::ir::ops

@@ -93,24 +93,28 @@ std::string normScript(ScriptEmitContext& ctx, const std::string& fn, const std:
 }  // namespace
 
 void registerNormExtraOps(OpRegistry& r) {
-  r.add({"layer_norm", 1, 3,
-         [](const Node& n, const Tensors& in, const ExecContext&) {
-           return Tensors{at::layer_norm(in[0], n.get<Ints>("normalized_shape"), optionalInput(in, 1),
-                                         optionalInput(in, 2), n.getOr<double>("eps", 1e-5))};
-         },
-         layerNormShape, {}, ChannelBehaviour::Reduce, layerNormOnnx,
-         [](ScriptEmitContext& ctx) {
-           return normScript(ctx, "torch.layer_norm", script::ints(ctx.node.get<Ints>("normalized_shape")));
-         }});
-  r.add({"group_norm", 1, 3,
-         [](const Node& n, const Tensors& in, const ExecContext&) {
-           return Tensors{at::group_norm(in[0], n.get<int64_t>("num_groups"), optionalInput(in, 1),
-                                         optionalInput(in, 2), n.getOr<double>("eps", 1e-5))};
-         },
-         groupNormShape, {}, ChannelBehaviour::Reduce, groupNormOnnx,
-         [](ScriptEmitContext& ctx) {
-           return normScript(ctx, "torch.group_norm", script::integer(ctx.node.get<int64_t>("num_groups")));
-         }});
+  r.add(OpDef("layer_norm")
+            .setArity(1, 3)
+            .setKernel([](const Node& n, const Tensors& in, const ExecContext&) {
+              return Tensors{at::layer_norm(in[0], n.get<Ints>("normalized_shape"), optionalInput(in, 1),
+                                            optionalInput(in, 2), n.getOr<double>("eps", 1e-5))};
+            })
+            .setShape(layerNormShape)
+            .setOnnx(layerNormOnnx)
+            .setTorchScript([](ScriptEmitContext& ctx) {
+              return normScript(ctx, "torch.layer_norm", script::ints(ctx.node.get<Ints>("normalized_shape")));
+            }));
+  r.add(OpDef("group_norm")
+            .setArity(1, 3)
+            .setKernel([](const Node& n, const Tensors& in, const ExecContext&) {
+              return Tensors{at::group_norm(in[0], n.get<int64_t>("num_groups"), optionalInput(in, 1),
+                                            optionalInput(in, 2), n.getOr<double>("eps", 1e-5))};
+            })
+            .setShape(groupNormShape)
+            .setOnnx(groupNormOnnx)
+            .setTorchScript([](ScriptEmitContext& ctx) {
+              return normScript(ctx, "torch.group_norm", script::integer(ctx.node.get<int64_t>("num_groups")));
+            }));
 }
 
 }  // namespace edgeopt::ir::ops

@@ -158,24 +158,49 @@ std::string meanScript(ScriptEmitContext& ctx) {
                                  script::boolean(ctx.node.getOr<bool>("keepdim", false))});
 }
 
+// Mean over spatial dims keeps channels aligned; over dim 1 it mixes them.
+ChannelFlow meanFlow(const Node& n, const std::vector<Shape>& in) {
+  for (int64_t d : meanDims(n, in[0].size()))
+    if (d <= 1) return ChannelFlow::barrier();
+  return ChannelFlow::same();
+}
+
 }  // namespace
 
 void registerPoolOps(OpRegistry& r) {
-  r.add({"max_pool2d", 1, 1, maxPoolKernel, poolShape, {}, ChannelBehaviour::Pointwise, maxPoolOnnx,
-         [](ScriptEmitContext& ctx) { return poolScript(ctx, true); }});
-  r.add({"avg_pool2d", 1, 1, avgPoolKernel, poolShape, {}, ChannelBehaviour::Pointwise, avgPoolOnnx,
-         [](ScriptEmitContext& ctx) { return poolScript(ctx, false); }});
-  r.add({"adaptive_avg_pool2d", 1, 1,
-         [](const Node& n, const Tensors& in, const ExecContext&) {
-           return Tensors{at::adaptive_avg_pool2d(in[0], expand(n, "output_size", 2, 1))};
-         },
-         adaptiveShape, {}, ChannelBehaviour::Pointwise, adaptiveOnnx,
-         [](ScriptEmitContext& ctx) {
-           return ctx.call("torch.adaptive_avg_pool2d",
-                           {ctx.inputs[0], script::ints(expand(ctx.node, "output_size", 2, 1))});
-         }});
-  // Mean over spatial dims keeps channels aligned; over dim 1 it removes them.
-  r.add({"mean", 1, 1, meanKernel, meanShape, {}, ChannelBehaviour::Reduce, meanOnnx, meanScript});
+  r.add(OpDef("max_pool2d")
+            .setArity(1, 1)
+            .setKernel(maxPoolKernel)
+            .setShape(poolShape)
+            .setChannels(ChannelFlow::same())
+            .setOnnx(maxPoolOnnx)
+            .setTorchScript([](ScriptEmitContext& ctx) { return poolScript(ctx, true); }));
+  r.add(OpDef("avg_pool2d")
+            .setArity(1, 1)
+            .setKernel(avgPoolKernel)
+            .setShape(poolShape)
+            .setChannels(ChannelFlow::same())
+            .setOnnx(avgPoolOnnx)
+            .setTorchScript([](ScriptEmitContext& ctx) { return poolScript(ctx, false); }));
+  r.add(OpDef("adaptive_avg_pool2d")
+            .setArity(1, 1)
+            .setKernel([](const Node& n, const Tensors& in, const ExecContext&) {
+              return Tensors{at::adaptive_avg_pool2d(in[0], expand(n, "output_size", 2, 1))};
+            })
+            .setShape(adaptiveShape)
+            .setChannels(ChannelFlow::same())
+            .setOnnx(adaptiveOnnx)
+            .setTorchScript([](ScriptEmitContext& ctx) {
+              return ctx.call("torch.adaptive_avg_pool2d",
+                              {ctx.inputs[0], script::ints(expand(ctx.node, "output_size", 2, 1))});
+            }));
+  r.add(OpDef("mean")
+            .setArity(1, 1)
+            .setKernel(meanKernel)
+            .setShape(meanShape)
+            .setChannels(meanFlow)
+            .setOnnx(meanOnnx)
+            .setTorchScript(meanScript));
 }
 
 }  // namespace edgeopt::ir::ops

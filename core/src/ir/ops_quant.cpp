@@ -362,26 +362,46 @@ std::string convBnQatScript(ScriptEmitContext& ctx) {
 }  // namespace
 
 void registerQuantOps(OpRegistry& r) {
-  r.add({"fake_quant", kFakeQuantEnabled + 1, kHistogramRange + 1, fakeQuantKernel, fakeQuantShape, {},
-         ChannelBehaviour::Pointwise, fakeQuantOnnx, fakeQuantScript});
-  r.add({"bn_fold_weight", kFoldRunningVar + 1, kFoldRunningVar + 1, bnFoldWeightKernel, bnFoldWeightShape, {},
-         ChannelBehaviour::Unknown, bnFoldWeightOnnx, [](ScriptEmitContext& ctx) {
-           return ctx.inputs[kFoldWeight] + " * torch.reshape(" + scaleFactorScript(ctx, kFoldGamma, kFoldRunningVar) +
-                  ", [-1, 1, 1, 1])";
-         }});
-  r.add({"bias_quant", 4, 4,
-         [](const Node&, const Tensors& in, const ExecContext&) {
-           return Tensors{quantizeBias(in[0], in[1], in[2], in[3])};
-         },
-         [](const Node& n, const std::vector<Shape>& in) {
-           check(n, in[0].size() == 1 && numel(in[1]) >= 1 && numel(in[2]) >= 1, "bias must be 1-D");
-           return std::vector<Shape>{in[0]};
-         },
-         {}, ChannelBehaviour::Pointwise, biasQuantOnnx,
-         [](ScriptEmitContext& ctx) { return biasScript(ctx.inputs[0], ctx.inputs[1], ctx.inputs[2], ctx.inputs[3]); }});
+  r.add(OpDef("fake_quant")
+            .setArity(kFakeQuantEnabled + 1, kHistogramRange + 1)
+            .setKernel(fakeQuantKernel)
+            .setShape(fakeQuantShape)
+            .setChannels([](const Node& n, const std::vector<Shape>&) {
+              // Per-tensor quantization treats every channel alike; per-channel state would need slicing too.
+              return n.getOr<int64_t>("axis", -1) < 0 ? ChannelFlow::same() : ChannelFlow::barrier();
+            })
+            .setOnnx(fakeQuantOnnx)
+            .setTorchScript(fakeQuantScript));
+  r.add(OpDef("bn_fold_weight")
+            .setArity(kFoldRunningVar + 1, kFoldRunningVar + 1)
+            .setKernel(bnFoldWeightKernel)
+            .setShape(bnFoldWeightShape)
+            .setOnnx(bnFoldWeightOnnx)
+            .setTorchScript([](ScriptEmitContext& ctx) {
+              return ctx.inputs[kFoldWeight] + " * torch.reshape(" +
+                     scaleFactorScript(ctx, kFoldGamma, kFoldRunningVar) + ", [-1, 1, 1, 1])";
+            }));
+  r.add(OpDef("bias_quant")
+            .setArity(4, 4)
+            .setKernel([](const Node&, const Tensors& in, const ExecContext&) {
+              return Tensors{quantizeBias(in[0], in[1], in[2], in[3])};
+            })
+            .setShape([](const Node& n, const std::vector<Shape>& in) {
+              check(n, in[0].size() == 1 && numel(in[1]) >= 1 && numel(in[2]) >= 1, "bias must be 1-D");
+              return std::vector<Shape>{in[0]};
+            })
+            .setOnnx(biasQuantOnnx)
+            .setTorchScript([](ScriptEmitContext& ctx) {
+              return biasScript(ctx.inputs[0], ctx.inputs[1], ctx.inputs[2], ctx.inputs[3]);
+            }));
   // The fixed inputs, then at most bias, num_batches_tracked and the three bias-quant inputs.
-  r.add({"conv_bn_qat", kConvBnFixedInputs, kConvBnFixedInputs + 5, convBnQatKernel, convBnQatShape, conv2dMacs,
-         ChannelBehaviour::Producer, convBnQatOnnx, convBnQatScript});
+  r.add(OpDef("conv_bn_qat")
+            .setArity(kConvBnFixedInputs, kConvBnFixedInputs + 5)
+            .setKernel(convBnQatKernel)
+            .setShape(convBnQatShape)
+            .setMacs(conv2dMacs)
+            .setOnnx(convBnQatOnnx)
+            .setTorchScript(convBnQatScript));
 }
 
 }  // namespace edgeopt::ir::ops

@@ -55,8 +55,13 @@ std::string stochasticDepthScript(ScriptEmitContext& ctx) {
 
 void registerRegularizationOps(OpRegistry& r) {
   // Row mode scales whole samples, so every channel is kept or dropped together.
-  r.add({"stochastic_depth", 1, 1, stochasticDepthKernel, stochasticDepthShape, {}, ChannelBehaviour::Pointwise,
-         onnxSingle("Identity"), stochasticDepthScript});
+  r.add(OpDef("stochastic_depth")
+            .setArity(1, 1)
+            .setKernel(stochasticDepthKernel)
+            .setShape(stochasticDepthShape)
+            .setChannels(ChannelFlow::same())
+            .setOnnx(onnxSingle("Identity"))
+            .setTorchScript(stochasticDepthScript));
 }
 
 }  // namespace edgeopt::ir::ops

@@ -124,8 +124,13 @@ std::string interpolateScript(ScriptEmitContext& ctx) {
 }  // namespace
 
 void registerResizeOps(OpRegistry& r) {
-  r.add({"interpolate", 1, 1, interpolateKernel, interpolateShape, {}, ChannelBehaviour::Pointwise, interpolateOnnx,
-         interpolateScript});
+  r.add(OpDef("interpolate")
+            .setArity(1, 1)
+            .setKernel(interpolateKernel)
+            .setShape(interpolateShape)
+            .setChannels(ChannelFlow::same())
+            .setOnnx(interpolateOnnx)
+            .setTorchScript(interpolateScript));
 }
 
 }  // namespace edgeopt::ir::ops

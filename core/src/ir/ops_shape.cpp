@@ -93,43 +93,80 @@ std::string catScript(ScriptEmitContext& ctx) {
   return "torch.cat(" + list + "], " + script::integer(ctx.node.getOr<int64_t>("dim", 0)) + ")";
 }
 
+// Stacking on dim 1 appends channels; on any other dim every input carries
+// the output's channels.
+ChannelFlow catFlow(const Node& n, const std::vector<Shape>& in) {
+  if (in[0].size() < 2) return ChannelFlow::barrier();
+  return normalizeDim(n, n.getOr<int64_t>("dim", 0), in[0].size()) == 1 ? ChannelFlow::concat()
+                                                                        : ChannelFlow::elementwise();
+}
+
+// flatten(1) of [N, C, H, W] gives each channel H*W consecutive features (the
+// classifier's inputs); flattening only dims after 1 keeps channels at dim 1.
+ChannelFlow flattenFlow(const Node& n, const std::vector<Shape>& in) {
+  const size_t rank = in[0].size();
+  if (rank < 2) return ChannelFlow::barrier();
+  const int64_t start = normalizeDim(n, n.getOr<int64_t>("start_dim", 0), rank);
+  const int64_t end = normalizeDim(n, n.getOr<int64_t>("end_dim", -1), rank);
+  if (start >= 2 || start == end) return ChannelFlow::same();
+  if (start == 1 && end == static_cast<int64_t>(rank) - 1) return ChannelFlow::flatten();
+  return ChannelFlow::barrier();
+}
+
 }  // namespace
 
 void registerShapeOps(OpRegistry& r) {
-  r.add({"cat", 1, std::numeric_limits<size_t>::max(), catKernel, catShape, {}, ChannelBehaviour::Concat,
-         [](OnnxEmitContext& ctx) {
-           ctx.add("Concat", ctx.inputs, {ctx.outputs[0]}).attr("axis", ctx.node.getOr<int64_t>("dim", 0));
-         },
-         catScript});
-  r.add({"flatten", 1, 1,
-         [](const Node& n, const Tensors& in, const ExecContext&) {
-           return Tensors{at::flatten(in[0], n.getOr<int64_t>("start_dim", 0), n.getOr<int64_t>("end_dim", -1))};
-         },
-         flattenShape, {}, ChannelBehaviour::Reshape, flattenOnnx,
-         [](ScriptEmitContext& ctx) {
-           return ctx.call("torch.flatten", {ctx.inputs[0], script::integer(ctx.node.getOr<int64_t>("start_dim", 0)),
-                                             script::integer(ctx.node.getOr<int64_t>("end_dim", -1))});
-         }});
-  r.add({"reshape", 1, 1,
-         [](const Node& n, const Tensors& in, const ExecContext&) {
-           return Tensors{at::reshape(in[0], n.get<Ints>("shape"))};
-         },
-         reshapeShape, {}, ChannelBehaviour::Reshape, reshapeOnnx,
-         [](ScriptEmitContext& ctx) {
-           return ctx.call("torch.reshape", {ctx.inputs[0], script::ints(ctx.node.get<Ints>("shape"))});
-         }});
-  r.add({"identity", 1, 1, [](const Node&, const Tensors& in, const ExecContext&) { return Tensors{in[0]}; },
-         sameAsFirstInput, {}, ChannelBehaviour::Pointwise, onnxSingle("Identity"),
-         [](ScriptEmitContext& ctx) { return ctx.inputs[0]; }});
-  r.add({"dropout", 1, 1,
-         [](const Node& n, const Tensors& in, const ExecContext& ctx) {
-           return Tensors{at::dropout(in[0], n.getOr<double>("p", 0.5), ctx.training)};
-         },
-         sameAsFirstInput, {}, ChannelBehaviour::Pointwise, onnxSingle("Identity"),  // inference: identity
-         [](ScriptEmitContext& ctx) {
-           return ctx.call("torch.dropout", {ctx.inputs[0], script::number(ctx.node.getOr<double>("p", 0.5)),
-                                             ctx.training()});
-         }});
+  r.add(OpDef("cat")
+            .setArity(1, std::numeric_limits<size_t>::max())
+            .setKernel(catKernel)
+            .setShape(catShape)
+            .setChannels(catFlow)
+            .setOnnx([](OnnxEmitContext& ctx) {
+              ctx.add("Concat", ctx.inputs, {ctx.outputs[0]}).attr("axis", ctx.node.getOr<int64_t>("dim", 0));
+            })
+            .setTorchScript(catScript));
+  r.add(OpDef("flatten")
+            .setArity(1, 1)
+            .setKernel([](const Node& n, const Tensors& in, const ExecContext&) {
+              return Tensors{at::flatten(in[0], n.getOr<int64_t>("start_dim", 0), n.getOr<int64_t>("end_dim", -1))};
+            })
+            .setShape(flattenShape)
+            .setChannels(flattenFlow)
+            .setOnnx(flattenOnnx)
+            .setTorchScript([](ScriptEmitContext& ctx) {
+              return ctx.call("torch.flatten", {ctx.inputs[0], script::integer(ctx.node.getOr<int64_t>("start_dim", 0)),
+                                                script::integer(ctx.node.getOr<int64_t>("end_dim", -1))});
+            }));
+  r.add(OpDef("reshape")
+            .setArity(1, 1)
+            .setKernel([](const Node& n, const Tensors& in, const ExecContext&) {
+              return Tensors{at::reshape(in[0], n.get<Ints>("shape"))};
+            })
+            .setShape(reshapeShape)
+            .setOnnx(reshapeOnnx)
+            .setTorchScript([](ScriptEmitContext& ctx) {
+              return ctx.call("torch.reshape", {ctx.inputs[0], script::ints(ctx.node.get<Ints>("shape"))});
+            }));
+  r.add(OpDef("identity")
+            .setArity(1, 1)
+            .setKernel([](const Node&, const Tensors& in, const ExecContext&) { return Tensors{in[0]}; })
+            .setShape(sameAsFirstInput)
+            .setChannels(ChannelFlow::same())
+            .setOnnx(onnxSingle("Identity"))
+            .setTorchScript([](ScriptEmitContext& ctx) { return ctx.inputs[0]; }));
+  r.add(OpDef("dropout")
+            .setArity(1, 1)
+            .setKernel([](const Node& n, const Tensors& in, const ExecContext& ctx) {
+              return Tensors{at::dropout(in[0], n.getOr<double>("p", 0.5), ctx.training)};
+            })
+            .setShape(sameAsFirstInput)
+            .setChannels(ChannelFlow::same())
+            .setOnnx(onnxSingle("Identity"))
+            .setTorchScript(  // inference: identity
+                [](ScriptEmitContext& ctx) {
+                  return ctx.call("torch.dropout",
+                                  {ctx.inputs[0], script::number(ctx.node.getOr<double>("p", 0.5)), ctx.training()});
+                }));
 }
 
 }  // namespace edgeopt::ir::ops

@@ -273,43 +273,89 @@ void fullLikeOnnx(OnnxEmitContext& ctx) {
       .attr("value", at::full({1}, ctx.node.get<double>("value"), at::kFloat));
 }
 
+// Splitting dim 1 hands each output a range of channels (a reversed cat);
+// splitting another dim leaves every output all of them.
+ChannelFlow splitFlow(const Node& n, const std::vector<Shape>& in) {
+  if (in[0].size() < 2) return ChannelFlow::barrier();
+  return normalizeDim(n, n.getOr<int64_t>("dim", 0), in[0].size()) == 1 ? ChannelFlow::split() : ChannelFlow::same();
+}
+
+// Padding H and W keeps channels; padding dim 1 adds channels of its own.
+ChannelFlow padFlow(const Node& n, const std::vector<Shape>& in) {
+  const size_t padded_dims = n.get<Ints>("pad").size() / 2;
+  return in[0].size() >= 2 && padded_dims + 2 <= in[0].size() ? ChannelFlow::same() : ChannelFlow::barrier();
+}
+
 }  // namespace
 
 void registerTensorOps(OpRegistry& r) {
-  // Splitting channels feeds pruning groups like a reversed cat; until the
-  // registry has a behaviour for that, split/chunk/slice are barriers.
-  r.add({"split", 1, 1, splitKernel, splitShape, {}, ChannelBehaviour::Unknown, splitOnnx, splitScript});
-  r.add({"chunk", 1, 1, splitKernel, splitShape, {}, ChannelBehaviour::Unknown, splitOnnx, splitScript});
-  r.add({"slice", 1, 1, sliceKernel, sliceShape, {}, ChannelBehaviour::Unknown, sliceOnnx, sliceScript});
-  r.add({"permute", 1, 1,
-         [](const Node& n, const Tensors& in, const ExecContext&) {
-           return Tensors{in[0].permute(n.get<Ints>("dims"))};
-         },
-         permuteShape, {}, ChannelBehaviour::Reshape, transposeOnnx,
-         [](ScriptEmitContext& ctx) {
-           return ctx.call("torch.permute", {ctx.inputs[0], script::ints(ctx.node.get<Ints>("dims"))});
-         }});
-  r.add({"transpose", 1, 1,
-         [](const Node& n, const Tensors& in, const ExecContext&) {
-           return Tensors{in[0].transpose(n.get<int64_t>("dim0"), n.get<int64_t>("dim1"))};
-         },
-         transposeShape, {}, ChannelBehaviour::Reshape, transposeOnnx,
-         [](ScriptEmitContext& ctx) {
-           return ctx.call("torch.transpose", {ctx.inputs[0], script::integer(ctx.node.get<int64_t>("dim0")),
-                                               script::integer(ctx.node.get<int64_t>("dim1"))});
-         }});
-  r.add({"pad", 1, 1, padKernel, padShape, {}, ChannelBehaviour::Pointwise, padOnnx, padScript});
-  r.add({"matmul", 2, 2,
-         [](const Node&, const Tensors& in, const ExecContext&) { return Tensors{at::matmul(in[0], in[1])}; },
-         matmulShape, matmulMacs, ChannelBehaviour::Reduce, onnxSingle("MatMul"), scriptCall("torch.matmul")});
-  r.add({"full_like", 1, 1,
-         [](const Node& n, const Tensors& in, const ExecContext&) {
-           return Tensors{at::full_like(in[0], n.get<double>("value"))};
-         },
-         sameAsFirstInput, {}, ChannelBehaviour::Pointwise, fullLikeOnnx,
-         [](ScriptEmitContext& ctx) {
-           return ctx.call("torch.full_like", {ctx.inputs[0], script::number(ctx.node.get<double>("value"))});
-         }});
+  r.add(OpDef("split")
+            .setArity(1, 1)
+            .setKernel(splitKernel)
+            .setShape(splitShape)
+            .setChannels(splitFlow)
+            .setOnnx(splitOnnx)
+            .setTorchScript(splitScript));
+  r.add(OpDef("chunk")
+            .setArity(1, 1)
+            .setKernel(splitKernel)
+            .setShape(splitShape)
+            .setChannels(splitFlow)
+            .setOnnx(splitOnnx)
+            .setTorchScript(splitScript));
+  r.add(OpDef("slice")
+            .setArity(1, 1)
+            .setKernel(sliceKernel)
+            .setShape(sliceShape)
+            .setOnnx(sliceOnnx)
+            .setTorchScript(sliceScript));
+  r.add(OpDef("permute")
+            .setArity(1, 1)
+            .setKernel([](const Node& n, const Tensors& in, const ExecContext&) {
+              return Tensors{in[0].permute(n.get<Ints>("dims"))};
+            })
+            .setShape(permuteShape)
+            .setOnnx(transposeOnnx)
+            .setTorchScript([](ScriptEmitContext& ctx) {
+              return ctx.call("torch.permute", {ctx.inputs[0], script::ints(ctx.node.get<Ints>("dims"))});
+            }));
+  r.add(OpDef("transpose")
+            .setArity(1, 1)
+            .setKernel([](const Node& n, const Tensors& in, const ExecContext&) {
+              return Tensors{in[0].transpose(n.get<int64_t>("dim0"), n.get<int64_t>("dim1"))};
+            })
+            .setShape(transposeShape)
+            .setOnnx(transposeOnnx)
+            .setTorchScript([](ScriptEmitContext& ctx) {
+              return ctx.call("torch.transpose", {ctx.inputs[0], script::integer(ctx.node.get<int64_t>("dim0")),
+                                                  script::integer(ctx.node.get<int64_t>("dim1"))});
+            }));
+  r.add(OpDef("pad")
+            .setArity(1, 1)
+            .setKernel(padKernel)
+            .setShape(padShape)
+            .setChannels(padFlow)
+            .setOnnx(padOnnx)
+            .setTorchScript(padScript));
+  r.add(OpDef("matmul")
+            .setArity(2, 2)
+            .setKernel(
+                [](const Node&, const Tensors& in, const ExecContext&) { return Tensors{at::matmul(in[0], in[1])}; })
+            .setShape(matmulShape)
+            .setMacs(matmulMacs)
+            .setOnnx(onnxSingle("MatMul"))
+            .setTorchScript(scriptCall("torch.matmul")));
+  r.add(OpDef("full_like")
+            .setArity(1, 1)
+            .setKernel([](const Node& n, const Tensors& in, const ExecContext&) {
+              return Tensors{at::full_like(in[0], n.get<double>("value"))};
+            })
+            .setShape(sameAsFirstInput)
+            .setChannels(ChannelFlow::same())
+            .setOnnx(fullLikeOnnx)
+            .setTorchScript([](ScriptEmitContext& ctx) {
+              return ctx.call("torch.full_like", {ctx.inputs[0], script::number(ctx.node.get<double>("value"))});
+            }));
 }
 
 }  // namespace edgeopt::ir::ops

@@ -1,12 +1,12 @@
 #pragma once
 // The one op registry. Everything EdgeOpt knows about an op lives in its
 // OpDef, registered in one place (core/src/ir/ops_<family>.cpp): the ATen
-// kernel, the shape function, the MAC count, how channels flow through it and
+// kernel, the shape function, the MAC count, how channels flow through it (channel_flow.h) and
 // how it is exported: its ONNX emitter (onnx_emit.h) and its TorchScript
 // emitter (torchscript_emit.h).
-#include <edgeopt/ir/graph.h>
-
 #include <ATen/core/Tensor.h>
+#include <edgeopt/ir/channel_flow.h>
+#include <edgeopt/ir/graph.h>
 
 #include <functional>
 #include <map>
@@ -28,19 +28,6 @@ using ShapeFn = std::function<std::vector<Shape>(const Node&, const std::vector<
 using MacsFn = std::function<int64_t(const Node&, const std::vector<Shape>& inputs,
                                      const std::vector<Shape>& outputs)>;
 
-// How the channel dimension (dim 1) flows through the op; used by channel
-// pruning to group dependent channels. A placeholder until pruning lands.
-enum class ChannelBehaviour {
-  Unknown,       // pruning treats the op as a barrier
-  Pointwise,     // channel c of the output depends only on channel c of the inputs
-  Producer,      // output channels come from a weight (conv, linear)
-  Elementwise,   // binary op: its inputs' channels must be pruned together
-  Concat,        // channels of the inputs are stacked (cat on dim 1)
-  Reshape,       // channels are merged into other dims (flatten, reshape)
-  Reduce,        // channels are reduced away or mixed (softmax over dim 1, mean)
-};
-const char* toString(ChannelBehaviour b);
-
 struct OnnxEmitContext;    // onnx_emit.h
 struct ScriptEmitContext;  // torchscript_emit.h
 // Writes the ONNX nodes computing one Call node into ctx.graph: it reads
@@ -54,16 +41,60 @@ using OnnxEmitter = std::function<void(OnnxEmitContext& ctx)>;
 // can't be exported to TorchScript.
 using ScriptEmitter = std::function<std::string(ScriptEmitContext& ctx)>;
 
+// One op, built with named setters so a new field is not an edit of every
+// registration:
+//   r.add(OpDef("conv2d").setArity(2, 3).setKernel(conv2dKernel).setShape(conv2dShape)
+//             .setMacs(conv2dMacs).setChannels(conv2dFlow).setOnnx(conv2dOnnx).setTorchScript(conv2dScript));
 struct OpDef {
   std::string name;
   size_t min_inputs = 1;
   size_t max_inputs = 1;
   Kernel kernel;
   ShapeFn shape;
-  MacsFn macs;  // empty: 0
-  ChannelBehaviour channels = ChannelBehaviour::Unknown;
+  MacsFn macs;                // empty: 0
+  ChannelFlowFn channels;     // empty: a barrier to channel pruning
   OnnxEmitter onnx;           // empty: not exportable to ONNX
   ScriptEmitter torchscript;  // empty: not exportable to TorchScript
+
+  explicit OpDef(std::string op_name) : name(std::move(op_name)) {}
+  OpDef& setArity(size_t min, size_t max) {
+    min_inputs = min;
+    max_inputs = max;
+    return *this;
+  }
+  OpDef& setKernel(Kernel k) {
+    kernel = std::move(k);
+    return *this;
+  }
+  OpDef& setShape(ShapeFn f) {
+    shape = std::move(f);
+    return *this;
+  }
+  OpDef& setMacs(MacsFn f) {
+    macs = std::move(f);
+    return *this;
+  }
+  OpDef& setChannels(ChannelFlowFn f) {
+    channels = std::move(f);
+    return *this;
+  }
+  OpDef& setChannels(ChannelFlow flow) {
+    channels = fixedFlow(std::move(flow));
+    return *this;
+  }
+  OpDef& setOnnx(OnnxEmitter e) {
+    onnx = std::move(e);
+    return *this;
+  }
+  OpDef& setTorchScript(ScriptEmitter e) {
+    torchscript = std::move(e);
+    return *this;
+  }
+
+  // The flow at `node` (Barrier when the op has none).
+  ChannelFlow channelFlow(const Node& node, const std::vector<Shape>& inputs) const {
+    return channels ? channels(node, inputs) : ChannelFlow::barrier();
+  }
 };
 
 class OpRegistry {
