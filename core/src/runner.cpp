@@ -2,6 +2,7 @@
 #include <edgeopt/distributed.h>
 #include <edgeopt/graph_module.h>
 #include <edgeopt/interrupt.h>
+#include <edgeopt/model_loader.h>
 #include <edgeopt/ir/summary.h>
 #include <edgeopt/model_source.h>
 #include <edgeopt/runner.h>
@@ -208,6 +209,7 @@ struct Runner::Impl {
         throw PluginError(loc.str() + ": plugins: " + e.what());
       }
     }
+    applyInputShape();
     validateComponents(recipe, host.registriesInUse());
     configureRuntime(recipe.threads, recipe.seed, recipe.deterministic);
     for (const auto& c : recipe.stages) {
@@ -223,6 +225,23 @@ struct Runner::Impl {
     // the run before anything is written; each stage resolves again against
     // the model it actually receives.
     for (const auto& built : stages) atStep(*built.config, "planning stage", [&] { resolveAll(*built.config, *model); });
+  }
+
+  // --input-shape becomes the recipe's model.input_shape, for a model source
+  // that takes one (as edgeopt-inspect gives it to the source).
+  void applyInputShape() {
+    if (request.input_shape.empty()) return;
+    ConfigNode* model_node = recipe.document.find("model");
+    const ConfigNode* source = model_node && model_node->isMap() ? model_node->find("source") : nullptr;
+    if (!source || !source->isScalar() || !host.registriesInUse().of<ModelSource>().find(source->value()))
+      return;  // validation reports it
+    if (!modelSourceTakesInputShape(source->value(), host.registriesInUse()))
+      throw UsageError("--input-shape: the model source '" + source->value() +
+                       "' takes no input_shape option");
+    const SourceLocation flag{"--input-shape", 0, 0};
+    ConfigNode dims = ConfigNode::sequence(flag);
+    for (int64_t d : request.input_shape) dims.items().push_back(ConfigNode::scalar(std::to_string(d), flag));
+    model_node->set("input_shape", std::move(dims), flag);
   }
 
   // The model's file for messages (its source's path options), else the recipe step.

@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
   std::string spec, dot_path;
   std::vector<int64_t> shape;
   app.add_option("model", spec, "model file or zoo:NAME")->required();
-  app.add_option("--input-shape", shape, "N C H W (default: the model's own)")->expected(4)->delimiter(',');
+  app.add_option("--input-shape", shape, "N C H W (default: the model's own); TorchScript and ONNX files import with it")->expected(4)->delimiter(',');
   app.add_option("--dot", dot_path, "also write a Graphviz graph to this file");
   try {
     app.parse(argc, argv);
@@ -66,7 +66,9 @@ int main(int argc, char** argv) {
   return edgeopt::reportErrors([&] {
     edgeopt::PluginHost host;
     host.loadDefaults();
-    auto model = edgeopt::loadModelSpec(spec);
+    // A source that takes input_shape (TorchScript, ONNX) imports with it:
+    // shapes computed from the input's sizes need it.
+    auto model = edgeopt::loadModelSpec(spec, shape);
     if (shape.empty()) {
       if (model->exampleInputShapes().empty())
         throw edgeopt::UsageError(spec + ": the model records no input shape; pass --input-shape N,C,H,W");

@@ -3,6 +3,7 @@
 #include <edgeopt/distributed.h>
 #include <edgeopt/error.h>
 #include <edgeopt/interrupt.h>
+#include <edgeopt/ir/graph.h>
 #include <edgeopt/plugin.h>
 #include <edgeopt/plugin_host.h>
 #include <edgeopt/runner.h>
@@ -81,6 +82,10 @@ int main(int argc, char** argv) {
   app.add_flag("--dry-run", dry_run, "validate the recipe, resolve layer selectors, print the plan; write nothing");
   app.add_option("--set", request.sets, "override a recipe value: PATH=VALUE (stages.1.epochs=3, vars.lr=0.1)")
       ->type_name("PATH=VALUE");
+  app.add_option("--input-shape", request.input_shape,
+                 "N,C,H,W: the model source's input_shape (TorchScript, ONNX), over the recipe's")
+      ->expected(4)
+      ->delimiter(',');
   app.add_option("-o,--output", request.output_dir, "run directory to create (default runs/<name>-<time>)");
   app.add_option("--resume", request.resume_dir, "continue the run in RUN_DIR after its last finished step")
       ->type_name("RUN_DIR");
@@ -100,6 +105,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return edgeopt::reportError(edgeopt::UsageError(std::string(e.what()) + " (see edgeopt-run --help)"), rankPrefix());
   }
+  for (int64_t d : request.input_shape)
+    if (d < 1)
+      return edgeopt::reportError(edgeopt::UsageError("--input-shape: every size must be at least 1, got " +
+                                                      edgeopt::ir::formatShape(request.input_shape)),
+                                  rankPrefix());
   // --log-level filters the terminal; the run's log.txt keeps info and above
   // (or more, when a lower level is asked for).
   const auto level = spdlog::level::from_str(log_level);
@@ -126,9 +136,9 @@ int main(int argc, char** argv) {
       throw edgeopt::UsageError(request.resume_dir.empty() ? "no recipe given (edgeopt-run RECIPE.yaml; see --help)"
                                                            : "give either a recipe or --resume RUN_DIR, not both");
     if (!request.resume_dir.empty() && (!request.sets.empty() || seed >= 0 || threads >= 0 || dry_run ||
-                                        !request.output_dir.empty()))
+                                        !request.output_dir.empty() || !request.input_shape.empty()))
       throw edgeopt::UsageError("--resume continues a run exactly as recorded; it takes no --set, --seed, "
-                                "--threads, --output or --dry-run");
+                                "--threads, --input-shape, --output or --dry-run");
     if (seed >= 0) request.sets.push_back("seed=" + std::to_string(seed));
     if (threads >= 0) request.sets.push_back("threads=" + std::to_string(threads));
     edgeopt::Runner runner(host, request);

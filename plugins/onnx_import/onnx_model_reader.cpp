@@ -108,13 +108,17 @@ void Importer::addInputs() {
     std::optional<Shape> shape;
     const auto& t = input.type().tensor_type();
     if (t.has_shape()) {
+      // Static dims, or all static but a symbolic batch (dim 0, as torch.onnx's
+      // dynamic_axes and EdgeOpt's own exports write it), taken as 1: the
+      // importer's reshapes keep the batch free.
       Shape s;
-      bool known = true;
+      int unknown = 0;
       for (const auto& d : t.shape().dim()) {
-        known = known && d.has_dim_value();
+        unknown += !d.has_dim_value();
         s.push_back(d.has_dim_value() ? d.dim_value() : -1);
       }
-      if (known) shape = s;
+      if (unknown == 0) shape = s;
+      else if (unknown == 1 && s.size() >= 2 && s[0] == -1) shape = (s[0] = 1, s);
     }
     if (first && state_.opt.input_shape) shape = *state_.opt.input_shape;
     if (shape) v->setShape(*shape);

@@ -24,7 +24,7 @@ void flattenAfterBatch(NodeContext& node, const Val& x) {
 void shapeOrSize(NodeContext& node) {
   const Val& x = node.req(0);
   auto shape = node.shapeOf(x);
-  if (!shape) node.fail("needs a known input shape");
+  if (!shape) node.fail("needs a known input shape (give the model's input_shape, or --input-shape)");
   Val out;
   int64_t rank = static_cast<int64_t>(shape->size());
   if (node.opType() == "Size") {
@@ -73,8 +73,17 @@ void reshape(NodeContext& node) {
   // Exporters fold x.view(x.size(0), ...) to the traced batch size: keep the
   // batch free (-1) when the target keeps the input's first dim.
   auto xs = node.shapeOf(x);
-  if (xs && !xs->empty() && !shape.empty() && shape[0] == (*xs)[0] && (*xs)[0] > 0 &&
-      std::count(shape.begin(), shape.end(), int64_t{-1}) == 0) {
+  const bool keeps_batch = xs && !xs->empty() && !shape.empty() && shape[0] == (*xs)[0] && (*xs)[0] > 0;
+  // x.reshape(x.shape[0], C, -1): the -1 resolved from the known input
+  // shape first, so that the batch can be the one left free.
+  if (keeps_batch && std::count(shape.begin() + 1, shape.end(), int64_t{-1}) == 1 &&
+      std::all_of(xs->begin(), xs->end(), [](int64_t d) { return d > 0; })) {
+    int64_t numel = 1, known = 1;
+    for (int64_t d : *xs) numel *= d;
+    for (int64_t d : shape) known *= d == -1 ? 1 : d;
+    if (known > 0 && numel % known == 0) *std::find(shape.begin() + 1, shape.end(), int64_t{-1}) = numel / known;
+  }
+  if (keeps_batch && std::count(shape.begin(), shape.end(), int64_t{-1}) == 0) {
     if (shape.size() == 2 && xs->size() >= 2)
       return flattenAfterBatch(node, x);
     shape[0] = -1;

@@ -126,8 +126,8 @@ TEST_CASE("bad command lines: exit 2", "[cli]") {
   expectError(runCli("", dir), 2, "no recipe given (edgeopt-run RECIPE.yaml; see --help)");
   expectError(runCli("--resume nowhere", dir), 2, "--resume nowhere: no such run directory");
   expectError(runCli("--resume nowhere --set seed=1", dir), 2,
-              "--resume continues a run exactly as recorded; it takes no --set, --seed, --threads, --output or "
-              "--dry-run");
+              "--resume continues a run exactly as recorded; it takes no --set, --seed, --threads, --input-shape, "
+              "--output or --dry-run");
   fs::create_directories(dir + "/taken/x");
   expectError(runCli("r.yaml --output taken", dir), 2,
               "--output taken: already exists and is not empty; use --resume to continue that run, or choose a new "

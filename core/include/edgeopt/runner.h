@@ -10,6 +10,7 @@
 #include <edgeopt/plugin_host.h>
 #include <edgeopt/recipe.h>
 
+#include <cstdint>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -22,6 +23,9 @@ struct RunRequest {
   std::string output_dir;         // --output: the run directory itself
   std::string resume_dir;         // --resume RUN_DIR
   std::string command_line;       // for the manifest
+  // --input-shape N,C,H,W: the model source's input_shape (over the
+  // recipe's), recorded in the run's recipe.yaml; empty: none given.
+  std::vector<int64_t> input_shape;
 };
 
 class Runner {
