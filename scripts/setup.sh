@@ -16,6 +16,7 @@ packages=(
   libopenblas0-pthread libopenblas-dev libjemalloc-dev libgloo-dev
   python3-torch python3-torchvision python3-numpy python3-onnx
   libonnx-testdata dataset-fashion-mnist labelme-examples graphviz
+  chromium
 )
 
 missing=()

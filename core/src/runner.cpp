@@ -5,6 +5,7 @@
 #include <edgeopt/model_loader.h>
 #include <edgeopt/ir/summary.h>
 #include <edgeopt/model_source.h>
+#include <edgeopt/report.h>
 #include <edgeopt/runner.h>
 #include <edgeopt/runtime.h>
 #include <edgeopt/selector.h>
@@ -105,7 +106,10 @@ class RunStageContext : public StageContext {
     state_.progress_state = state;
     state_.progress_checkpoint = name;
     if (!metrics.empty()) state_.metrics.push_back(metricsRow(metrics));
-    if (dist::isMainProcess()) dir_.writeState(state_);
+    if (dist::isMainProcess()) {
+      dir_.writeState(state_);
+      refreshRunReport(dir_.path());
+    }
     // A safe point: everything up to here is on disk and resumable.
     if (interruptRequested()) throw interruptedAt(dir_);
   }
@@ -349,6 +353,7 @@ std::string Runner::run() {
     dir.writeRecipe(r);
     dir.writeManifest(r, I.host, I.request.command_line);
     dir.writeState(state);
+    refreshRunReport(dir.path());
     spdlog::info("run directory {}", dir.path());
   }
   for (size_t i = state.completed_stages; i < I.stages.size(); ++i) {
@@ -370,6 +375,7 @@ std::string Runner::run() {
     if (!main) continue;
     I.model->save(dir.stageCheckpoint(static_cast<int>(i), c.kind));
     dir.writeState(state);
+    refreshRunReport(dir.path());
   }
   if (main) {
     if (const size_t removed = dir.removeLeftoverTemporaries())

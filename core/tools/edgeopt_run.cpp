@@ -6,6 +6,7 @@
 #include <edgeopt/ir/graph.h>
 #include <edgeopt/plugin.h>
 #include <edgeopt/plugin_host.h>
+#include <edgeopt/report.h>
 #include <edgeopt/runner.h>
 #include <edgeopt/runtime.h>
 #include <edgeopt/tool_main.h>
@@ -15,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -76,6 +78,7 @@ int main(int argc, char** argv) {
   int64_t seed = -1;
   int threads = -1, nproc = 1;
   std::string log_level = "info";
+  std::string report_dir;
   app.add_option("recipe", request.recipe_path, "recipe file (YAML)");
   app.add_flag("--version", show_version, "print versions and exit");
   app.add_flag("--list-plugins", list_plugins, "print the loaded plugins and what each provides");
@@ -88,6 +91,8 @@ int main(int argc, char** argv) {
       ->delimiter(',');
   app.add_option("-o,--output", request.output_dir, "run directory to create (default runs/<name>-<time>)");
   app.add_option("--resume", request.resume_dir, "continue the run in RUN_DIR after its last finished step")
+      ->type_name("RUN_DIR");
+  app.add_option("--report", report_dir, "rebuild RUN_DIR/report.html from the run directory and exit")
       ->type_name("RUN_DIR");
   app.add_option("--threads", threads, "intra-op threads (overrides the recipe; 0 = all cores)")
       ->check(CLI::Range(0, 4096));
@@ -130,6 +135,16 @@ int main(int argc, char** argv) {
     host.loadDefaults();
     if (list_plugins) {
       listPlugins(host);
+      return 0;
+    }
+    if (!report_dir.empty()) {
+      if (!request.recipe_path.empty() || !request.resume_dir.empty() || !request.sets.empty() || dry_run)
+        throw edgeopt::UsageError("--report RUN_DIR rebuilds a run's report; it takes no recipe, --resume, --set "
+                                  "or --dry-run");
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(std::filesystem::path(report_dir) / "state.json", ec))
+        throw edgeopt::UsageError("--report " + report_dir + ": not a run directory (state.json missing)");
+      std::cout << edgeopt::writeRunReport(report_dir) << std::endl;
       return 0;
     }
     if (request.recipe_path.empty() == request.resume_dir.empty())
