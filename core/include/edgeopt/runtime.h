@@ -13,7 +13,8 @@ namespace edgeopt {
 // first thing in main.
 void usePassiveOpenMPWait(char** argv);
 // Keeps glibc from returning large tensor buffers to the OS after every step
-// (they would page-fault back in on the next one; see STACK-NOTES.md).
+// (they would page-fault back in on the next one; see STACK-NOTES.md): no
+// mmap'ed blocks, no trimming, so the heap stays at its peak size.
 void tuneMalloc();
 // A write past `ulimit -f` raises SIGXFSZ, whose default action kills the
 // process without a word. Ignored, the write fails with EFBIG instead and the

@@ -1,0 +1,153 @@
+// Evaluation throughput per batch size (issue 12): images/s of the graph
+// executor's forward in eval mode under NoGradGuard, as the evaluate stage
+// runs it, at batch 32, 64, 128, 256 and 512, for
+//   - the main recipe's model (recipes/mobilenetv2_qat.yaml): mobilenet_v2,
+//     width 0.5, small-input variant, 1 x 28 x 28, 10 classes;
+//   - resnet18 at 3 x 224 x 224 (fewer images, so the run stays short).
+// Batch sizes are interleaved round by round (machine noise hits all alike);
+// each cell is the median over rounds of images / seconds for a fixed number
+// of images. "vs best" = img/s / best img/s of that model.
+// Target: batch 512 within 10 % of the best batch size (vs best >= 0.90).
+// Usage: bench_eval [--rounds N] [--model mobilenet_v2|resnet18]
+//                   [--no-tune-malloc] (glibc's default settings, for comparison)
+//                   [--profile] (also: microseconds per image spent in each op
+//                   kind, per batch size, timed between executor node callbacks)
+#include <edgeopt/graph_module.h>
+#include <edgeopt/runtime.h>
+
+#include "zoo_models.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <edgeopt/ir/graph.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+struct Case {
+  std::string label, model;
+  edgeopt::ZooOptions options;
+  int64_t images;  // per measurement, rounded up to whole batches (at least one)
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  edgeopt::usePassiveOpenMPWait(argv);
+  int rounds = 3;
+  bool tune = true, profile = false;
+  std::string only;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--rounds" && i + 1 < argc) rounds = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--model" && i + 1 < argc) only = argv[++i];
+    else if (a == "--no-tune-malloc") tune = false;
+    else if (a == "--profile") profile = true;
+    else {
+      std::fprintf(stderr, "usage: bench_eval [--rounds N] [--model NAME] [--no-tune-malloc] [--profile]\n");
+      return 2;
+    }
+  }
+  if (tune) edgeopt::tuneMalloc();
+  const int threads = edgeopt::effectiveThreads(0);
+  at::set_num_threads(threads);
+  at::manual_seed(0);
+
+  edgeopt::ZooOptions small;
+  small.num_classes = 10;
+  small.in_channels = 1;
+  small.input_size = 28;
+  small.width_mult = 0.5;
+  edgeopt::ZooOptions big;  // torchvision's resnet18
+  const std::vector<Case> cases = {{"mobilenet_v2 w0.5 1x28x28", "mobilenet_v2", small, 2048},
+                                   {"resnet18 3x224x224", "resnet18", big, 256}};
+  const std::vector<int64_t> batches = {32, 64, 128, 256, 512};
+
+  std::printf("evaluation throughput (executor forward, eval, NoGradGuard), %d threads, %s malloc, "
+              "median of %d interleaved rounds\n",
+              threads, tune ? "tuned" : "default glibc", rounds);
+  std::printf("%-28s %6s %8s %10s %8s\n", "model", "batch", "images", "img/s", "vs best");
+  bool ok = true;
+  for (const Case& c : cases) {
+    if (!only.empty() && only != c.model) continue;
+    auto model = edgeopt::buildZooModel(c.model, c.options);
+    model->eval();
+    const int64_t size = c.options.input_size;
+    std::vector<at::Tensor> inputs;
+    for (int64_t b : batches) inputs.push_back(at::randn({b, c.options.in_channels, size, size}));
+    auto run = [&](size_t k) {  // seconds for c.images images at batches[k]
+      at::NoGradGuard no_grad;
+      const int64_t steps = (c.images + batches[k] - 1) / batches[k];
+      const auto t0 = Clock::now();
+      for (int64_t s = 0; s < steps; ++s) model->forward({inputs[k]});
+      const double sec = std::chrono::duration<double>(Clock::now() - t0).count();
+      return static_cast<double>(steps * batches[k]) / sec;
+    };
+    {  // warm-up (the first rounds' medians absorb the rest)
+      at::NoGradGuard no_grad;
+      model->forward({inputs[0]});
+    }
+    std::vector<std::vector<double>> rates(batches.size());
+    for (int r = 0; r < rounds; ++r)
+      for (size_t k = 0; k < batches.size(); ++k) rates[k].push_back(run(k));
+    std::vector<double> med;
+    for (auto& v : rates) med.push_back(median(v));
+    const double best = *std::max_element(med.begin(), med.end());
+    for (size_t k = 0; k < batches.size(); ++k) {
+      const int64_t steps = (c.images + batches[k] - 1) / batches[k];
+      std::printf("%-28s %6ld %8ld %10.1f %8.2f\n", c.label.c_str(), static_cast<long>(batches[k]),
+                  static_cast<long>(steps * batches[k]), med[k], med[k] / best);
+    }
+    const double last = med.back() / best;
+    if (profile) {  // one more pass per batch size, timing each node from the previous callback
+      std::vector<std::map<std::string, double>> per_op(batches.size());
+      std::map<std::string, double> total;
+      for (size_t k = 0; k < batches.size(); ++k) {
+        at::NoGradGuard no_grad;
+        const int64_t steps = (c.images + batches[k] - 1) / batches[k];
+        for (int64_t s = 0; s < steps; ++s) {
+          auto last = Clock::now();
+          model->forward({inputs[k]}, [&](const edgeopt::ir::Node& n, const std::vector<at::Tensor>&) {
+            const auto now = Clock::now();
+            per_op[k][n.target()] += std::chrono::duration<double, std::micro>(now - last).count();
+            last = now;
+          });
+        }
+        for (auto& [op, us] : per_op[k]) {
+          us /= static_cast<double>(steps * batches[k]);
+          total[op] += us;
+        }
+      }
+      std::vector<std::pair<double, std::string>> order;
+      for (auto& [op, us] : total) order.emplace_back(-us, op);
+      std::sort(order.begin(), order.end());
+      std::printf("%-28s us/img per op:", "");
+      for (int64_t b : batches) std::printf(" %8ld", static_cast<long>(b));
+      std::printf("\n");
+      for (auto& [neg, op] : order) {
+        std::printf("  %-26s", op.c_str());
+        for (size_t k = 0; k < batches.size(); ++k) std::printf(" %8.1f", per_op[k][op]);
+        std::printf("\n");
+      }
+    }
+    std::printf("%-28s batch 512 at %.2f of the best: %s\n", c.label.c_str(), last,
+                last >= 0.90 ? "ok (target >= 0.90)" : "BELOW target 0.90");
+    ok = ok && last >= 0.90;
+    std::fflush(stdout);
+  }
+  return ok ? 0 : 1;
+}
