@@ -1,0 +1,313 @@
+// The prune stage end to end through edgeopt-run on a tiny image folder:
+// exact zero counts (per layer, overrides, global with its cap), the N:M
+// pattern in the final weights, channel pruning with physical removal (the
+// smaller model computes what the masked one does), prune.json, and recipe
+// errors at their line.
+#include <edgeopt/graph_module.h>
+#include <edgeopt/prune/masks.h>
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include "cli_runner.h"
+#include "test_support.h"
+
+#include <cstdio>
+#include <filesystem>
+
+using namespace edgeopt;
+using namespace edgeopt::test;
+
+namespace {
+
+// root/{train,val}/{dark,light}/NN.png: noise below or above mid-gray.
+void writeImageFolder(const std::string& root, int train_per_class, int val_per_class) {
+  for (const char* split : {"train", "val"})
+    for (int c = 0; c < 2; ++c) {
+      const std::string dir = root + "/" + split + "/" + (c ? "light" : "dark");
+      std::filesystem::create_directories(dir);
+      const int n = std::string(split) == "train" ? train_per_class : val_per_class;
+      for (int i = 0; i < n; ++i) {
+        cv::Mat image(32, 32, CV_8UC3);
+        cv::RNG rng(static_cast<uint64_t>(1000 * c + i + (std::string(split) == "val" ? 500 : 0)));
+        rng.fill(image, cv::RNG::UNIFORM, c ? 150 : 0, c ? 256 : 106);
+        char name[16];
+        std::snprintf(name, sizeof name, "/%02d.png", i);
+        cv::imwrite(dir + name, image);
+      }
+    }
+}
+
+const char* kHeader = R"(version: 1
+name: prune-e2e
+seed: 0
+threads: 1
+model: {source: zoo, name: mobilenet_v2, num_classes: 2, input_size: 32, width_mult: 0.25}
+data:
+  dataset: imagenet
+  root: data
+  batch_size: 8
+  workers: 0
+  train_transforms: [{normalize: {mean: [0.5], std: [0.25]}}]
+  val_transforms: [{normalize: {mean: [0.5], std: [0.25]}}]
+)";
+
+std::string builtinPlugins() { return std::string(EDGEOPT_BINARY_DIR) + "/lib/edgeopt/plugins"; }
+
+// A fresh folder with the image data and `stages` appended to the header.
+std::string prepare(const std::string& name, const std::string& stages) {
+  const std::string dir = scratchDir(name);
+  writeImageFolder(dir + "/data", 12, 4);
+  writeText(dir + "/r.yaml", std::string(kHeader) + stages);
+  return dir;
+}
+
+nlohmann::json pruneJson(const std::string& run, int stage = 0) {
+  return nlohmann::json::parse(readText(run + "/stages/" + std::to_string(stage) + "-prune/prune.json"));
+}
+
+int64_t zerosOf(const at::Tensor& t) { return (t == 0).sum().item<int64_t>(); }
+
+at::Tensor evalForward(GraphModule& m, const at::Tensor& x) {
+  at::NoGradGuard g;
+  m.eval();
+  return m.forward({x})[0];
+}
+
+}  // namespace
+
+TEST_CASE("prune stage: unstructured per layer, exact counts, overrides and min_elements", "[prune][stage]") {
+  const std::string dir = prepare("unstructured", R"(stages:
+  - kind: prune
+    type: unstructured
+    ratio: 0.5
+    epochs: 3
+    init_train_epochs: 1
+    lr: 0.01
+    min_elements: 100
+    overrides: [{layers: [classifier.1], ratio: 0.25}, {layers: [features.18], ratio: 0.75}]
+)");
+  CliResult r = runCli("r.yaml --output run", dir, builtinPlugins());
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  auto m = GraphModule::load(dir + "/run/checkpoints/stage-0-prune.edgeopt");
+  m->lint();
+  for (ir::Node* n : m->graph().nodes()) CHECK_FALSE((n->opcode() == ir::Opcode::Call && n->target() == "mul"));
+  for (const auto& [name, t] : m->namedBuffers()) CHECK(name.find("_prune_mask") == std::string::npos);
+  const nlohmann::json j = pruneJson(dir + "/run");
+  int64_t checked = 0;
+  for (const auto& layer : j["layers"]) {
+    const std::string tensor = layer["tensor"];
+    const at::Tensor w = m->tensor(tensor);
+    double ratio = 0.5;
+    if (tensor == "classifier.1.weight") ratio = 0.25;
+    if (tensor.rfind("features.18.", 0) == 0) ratio = 0.75;
+    INFO(tensor);
+    CHECK(zerosOf(w) == prune::pruneCount(w.numel(), ratio));
+    CHECK(layer["zeros"].get<int64_t>() == zerosOf(w));
+    CHECK(layer["elements"].get<int64_t>() == w.numel());
+    CHECK(w.numel() >= 100);
+    ++checked;
+  }
+  CHECK(checked > 20);
+  // Layers under min_elements are reported and left dense.
+  REQUIRE(j["skipped"].size() > 0);
+  for (const auto& s : j["skipped"]) {
+    CHECK_THAT(s["reason"].get<std::string>(), Catch::Contains("< min_elements 100"));
+    CHECK(zerosOf(m->tensor(s["tensor"].get<std::string>())) == 0);
+  }
+  CHECK_THAT(readText(dir + "/run/log.txt"), Catch::Contains("prune: unstructured: ") && Catch::Contains("left dense"));
+}
+
+TEST_CASE("prune stage: global unstructured with a per-layer cap, sigmoid", "[prune][stage]") {
+  const std::string dir = prepare("global", R"(stages:
+  - kind: prune
+    type: unstructured
+    global: true
+    ratio: 0.6
+    max_ratio: 0.7
+    parametrization: sigmoid
+    layers: ["!classifier"]
+    epochs: 2
+    init_train_epochs: 0
+    lr: 0.01
+)");
+  CliResult r = runCli("r.yaml --output run", dir, builtinPlugins());
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  auto m = GraphModule::load(dir + "/run/checkpoints/stage-0-prune.edgeopt");
+  const nlohmann::json j = pruneJson(dir + "/run");
+  int64_t elements = 0, zeros = 0;
+  for (const auto& layer : j["layers"]) {
+    const at::Tensor w = m->tensor(layer["tensor"].get<std::string>());
+    elements += w.numel();
+    zeros += zerosOf(w);
+    CHECK(zerosOf(w) <= static_cast<int64_t>(0.7 * w.numel()));
+    CHECK(layer["tensor"].get<std::string>().rfind("classifier", 0) != 0);
+  }
+  CHECK(zeros == prune::pruneCount(elements, 0.6));
+  CHECK(j["total"]["zeros"].get<int64_t>() == zeros);
+  CHECK(j["parametrization"] == "sigmoid");
+  CHECK(m->tensor("classifier.1.weight").ne(0).all().item<bool>());
+}
+
+TEST_CASE("prune stage: n2m 2:4 and 41:64 final weights satisfy the pattern exactly", "[prune][stage]") {
+  const std::string dir = prepare("n2m", R"(stages:
+  - kind: prune
+    type: n2m
+    n: 2
+    m: 4
+    epochs: 2
+    init_train_epochs: 0
+    lr: 0.01
+  - kind: prune
+    type: n2m
+    ratio: 0.640625
+    m: 64
+    parametrization: incremental
+    layers: [classifier.1]
+    epochs: 2
+    init_train_epochs: 0
+    lr: 0.01
+)");
+  CliResult r = runCli("r.yaml --output run", dir, builtinPlugins());
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  auto m = GraphModule::load(dir + "/run/checkpoints/stage-0-prune.edgeopt");
+  const nlohmann::json j = pruneJson(dir + "/run");
+  int64_t full_groups = 0;
+  for (const auto& layer : j["layers"]) {
+    const at::Tensor w = m->tensor(layer["tensor"].get<std::string>());
+    const int64_t in = w.size(1);
+    // [O, I, ...] -> rows of I, cut into groups of 4 along I.
+    const at::Tensor rows = w.movedim(1, -1).reshape({-1, in});
+    const int64_t full = in / 4 * 4;
+    if (full > 0) {
+      const at::Tensor z = (rows.narrow(1, 0, full).reshape({rows.size(0), full / 4, 4}) == 0).sum(-1);
+      CHECK(z.eq(2).all().item<bool>());
+      full_groups += z.numel();
+    }
+    if (in % 4) {  // the short last group: round(2 * len / 4) zeros
+      const at::Tensor z = (rows.narrow(1, full, in % 4) == 0).sum(-1);
+      CHECK(z.eq(prune::pruneCount(in % 4, 0.5)).all().item<bool>());
+    }
+  }
+  CHECK(full_groups > 1000);
+  for (const auto& s : j["skipped"]) CHECK_THAT(s["reason"].get<std::string>(), Catch::Contains("depthwise"));
+  CHECK(j["skipped"].size() == 17);  // the depthwise convs of mobilenet_v2
+  // 41:64 on the classifier (1280 inputs at width 0.25: 20 groups of 64).
+  auto m2 = GraphModule::load(dir + "/run/checkpoints/stage-1-prune.edgeopt");
+  const at::Tensor fc = m2->tensor("classifier.1.weight");
+  REQUIRE(fc.size(1) % 64 == 0);
+  CHECK((fc.reshape({fc.size(0), -1, 64}) == 0).sum(-1).eq(41).all().item<bool>());
+  // The second stage masks only the classifier: the others train freely.
+  CHECK(pruneJson(dir + "/run", 1)["layers"].size() == 1);
+}
+
+TEST_CASE("prune stage: channel pruning removes channels; the smaller model computes what the masked one does",
+          "[prune][stage]") {
+  const std::string stages = R"(stages:
+  - kind: prune
+    type: channel
+    ratio: 0.3
+    importance: l2
+    epochs: 2
+    init_train_epochs: 0
+    lr: 0.01
+    physical: PHYSICAL
+  - kind: export
+    formats: [edgeopt]
+)";
+  auto with = [&](const std::string& physical) {
+    std::string s = stages;
+    s.replace(s.find("PHYSICAL"), 8, physical);
+    return s;
+  };
+  const std::string dir = prepare("channel", with("true"));
+  writeText(dir + "/masked.yaml", std::string(kHeader) + with("false"));
+  CliResult r = runCli("r.yaml --output run", dir, builtinPlugins());
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  r = runCli("masked.yaml --output masked", dir, builtinPlugins());
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  auto small = GraphModule::load(dir + "/run/checkpoints/stage-0-prune.edgeopt");
+  auto masked = GraphModule::load(dir + "/masked/checkpoints/stage-0-prune.edgeopt");
+  small->lint();
+  const nlohmann::json j = pruneJson(dir + "/run");
+  const int64_t before = j["channels"]["before"], after = j["channels"]["after"];
+  CHECK(after < before);
+  CHECK(j["params"]["after"].get<int64_t>() < j["params"]["before"].get<int64_t>());
+  int64_t small_params = 0;
+  for (const auto& [n, t] : small->namedParameters()) small_params += t.numel();
+  CHECK(small_params == j["params"]["after"].get<int64_t>());
+  for (const auto& g : j["groups"]) {
+    const int64_t c = g["channels"], kept = g["kept"];
+    CHECK(kept == c - std::min(prune::pruneCount(c, 0.3), c - 1));
+  }
+  // The classifier's group is the graph output: kept, and reported.
+  CHECK(small->tensor("classifier.1.weight").size(0) == 2);
+  bool classifier_reported = false;
+  for (const auto& s : j["skipped"])
+    classifier_reported = classifier_reported || (s["reason"] == "graph output" && s["producers"][0] == "classifier.1");
+  CHECK(classifier_reported);
+  // Both runs trained the same weights (seed, one thread); removing the
+  // zeroed channels changes nothing in the outputs.
+  CHECK(pruneJson(dir + "/masked")["physical"] == false);
+  CHECK(masked->tensor("features.0.0.weight").size(0) > small->tensor("features.0.0.weight").size(0));
+  at::manual_seed(5);
+  const at::Tensor x = at::randn({4, 3, 32, 32});
+  const at::Tensor a = evalForward(*small, x), b = evalForward(*masked, x);
+  CHECK((a - b).abs().max().item<double>() < 1e-4);
+  CHECK_THAT(readText(dir + "/run/log.txt"), Catch::Contains("prune: channel: ") && Catch::Contains("removed"));
+}
+
+TEST_CASE("prune stage: recipe errors name the option and its line", "[prune][stage]") {
+  const std::string dir = prepare("errors", R"(stages:
+  - kind: prune
+    type: n2m
+    ratio: 0.5
+)");
+  CliResult r = runCli("r.yaml --dry-run", dir, builtinPlugins());
+  CHECK(r.code == 3);
+  CHECK_THAT(r.err, Catch::StartsWith("error: ") && Catch::Contains("r.yaml:15:") && Catch::Contains("needs m"));
+  writeText(dir + "/r2.yaml", std::string(kHeader) + R"(stages:
+  - kind: prune
+    type: unstructured
+    ratio: 0.5
+    parametrization: cubic
+)");
+  r = runCli("r2.yaml --dry-run", dir, builtinPlugins());
+  CHECK(r.code == 3);
+  CHECK_THAT(r.err, Catch::Contains("r2.yaml:17:") && Catch::Contains("unknown pruning parametrization 'cubic'") &&
+                        Catch::Contains("blend, incremental, sigmoid"));
+  writeText(dir + "/r3.yaml", std::string(kHeader) + R"(stages:
+  - kind: prune
+    type: channel
+    ratio: 0.5
+    global: true
+)");
+  r = runCli("r3.yaml --dry-run", dir, builtinPlugins());
+  CHECK(r.code == 3);
+  CHECK_THAT(r.err, Catch::Contains("r3.yaml:17:") && Catch::Contains("global: true is for type unstructured"));
+  writeText(dir + "/r4.yaml", std::string(kHeader) + R"(stages:
+  - kind: prune
+    type: unstructured
+    ratio: 0.5
+    epochs: 3
+    init_train_epochs: 3
+)");
+  r = runCli("r4.yaml --dry-run", dir, builtinPlugins());
+  CHECK(r.code == 3);
+  CHECK_THAT(r.err, Catch::Contains("r4.yaml:18:") && Catch::Contains("init_epochs must lie in [0, total_epochs)"));
+  writeText(dir + "/r5.yaml", std::string(kHeader) + R"(stages:
+  - kind: prune
+    type: unstructured
+    ratio: 0.5
+    overrides: [{layers: [features.99], ratio: 0.1}]
+)");
+  r = runCli("r5.yaml --dry-run", dir, builtinPlugins());
+  CHECK(r.code == 3);
+  CHECK_THAT(r.err, Catch::Contains("features.99") && Catch::Contains("matches no layer"));
+}
