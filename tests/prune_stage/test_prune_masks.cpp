@@ -56,7 +56,7 @@ size_t countOps(const GraphModule& m, const std::string& op) {
 
 }  // namespace
 
-TEST_CASE("prune masks: blend multipliers per epoch equal the formula; gradients flow through weight x mask; bake",
+TEST_CASE("prune masks: blend multipliers per epoch equal the formula, gradients flow through weight x mask, bake",
           "[prune][masks]") {
   auto m = tinyNet();
   auto reference = m->clone();
@@ -136,7 +136,7 @@ TEST_CASE("prune masks: blend multipliers per epoch equal the formula; gradients
   CHECK(at::allclose(m->forward({x})[0], y_binary, 1e-6, 1e-6));
 }
 
-TEST_CASE("prune masks: channel-shaped keep [C,1,1,1] broadcasts over the weight; shape errors are named",
+TEST_CASE("prune masks: channel-shaped keep C x 1 x 1 x 1 broadcasts over the weight, shape errors are named",
           "[prune][masks]") {
   auto m = tinyNet();
   const at::Tensor keep = at::tensor({1, 0, 1, 1, 0, 1, 1, 1}, at::kFloat).reshape({8, 1, 1, 1});

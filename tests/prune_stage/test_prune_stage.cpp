@@ -205,7 +205,7 @@ TEST_CASE("prune stage: n2m 2:4 and 41:64 final weights satisfy the pattern exac
   CHECK(pruneJson(dir + "/run", 1)["layers"].size() == 1);
 }
 
-TEST_CASE("prune stage: channel pruning removes channels; the smaller model computes what the masked one does",
+TEST_CASE("prune stage: channel pruning removes channels, and the smaller model computes what the masked one does",
           "[prune][stage]") {
   const std::string stages = R"(stages:
   - kind: prune
