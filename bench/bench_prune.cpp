@@ -1,0 +1,148 @@
+// Physically channel-pruned vs dense, side by side: resnet18 at 224x224
+// (torchvision's), 30 % of every prunable channel group removed (FPGM), the
+// classifier kept. Prints the MAC and parameter cut and, at batch 1 and 32,
+// the speedup in EdgeOpt's executor (runs interleaved dense/pruned, medians)
+// and in ONNX Runtime on the two ONNX exports (bench/ort_latency.js, when
+// Node.js and tests/tools/ort are there). Target (issue 10): MACs cut >= 45 %,
+// speedup >= 1.6x.
+//
+//   bench_prune [--ratio 0.3] [--runs 20] [--work DIR]
+#include <edgeopt/config.h>
+#include <edgeopt/exporter.h>
+#include <edgeopt/graph_module.h>
+#include <edgeopt/ir/shape_prop.h>
+#include <edgeopt/plugin_host.h>
+#include <edgeopt/prune/channel_groups.h>
+#include <edgeopt/prune/masks.h>
+#include <edgeopt/registry.h>
+#include <edgeopt/runtime.h>
+
+#include "zoo_models.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+int64_t totalMacs(const edgeopt::GraphModule& m) {
+  int64_t macs = 0;
+  for (const edgeopt::ir::Node* n : m.graph().nodes())
+    if (auto it = n->meta().find("macs"); it != n->meta().end()) macs += std::any_cast<int64_t>(it->second);
+  return macs;
+}
+
+int64_t totalParams(const edgeopt::GraphModule& m) {
+  int64_t n = 0;
+  for (const auto& [name, t] : m.namedParameters()) n += t.numel();
+  return n;
+}
+
+// Median forward time (ms) of each model at `batch`, runs interleaved.
+std::vector<double> interleaved(const std::vector<edgeopt::GraphModule*>& models, int64_t batch, int runs) {
+  at::NoGradGuard no_grad;
+  const at::Tensor x = at::randn({batch, 3, 224, 224});
+  for (auto* m : models) m->forward({x});  // warm-up: plans, allocator
+  std::vector<std::vector<double>> times(models.size());
+  for (int r = 0; r < runs; ++r)
+    for (size_t i = 0; i < models.size(); ++i) {
+      auto t0 = Clock::now();
+      models[i]->forward({x});
+      times[i].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    }
+  std::vector<double> out;
+  for (auto& t : times) out.push_back(median(t));
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  double ratio = 0.3;
+  int runs = 20;
+  std::string work = "bench-work/prune";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--ratio" && i + 1 < argc) ratio = std::atof(argv[++i]);
+    else if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
+    else if (a == "--work" && i + 1 < argc) work = argv[++i];
+    else {
+      std::fprintf(stderr, "usage: bench_prune [--ratio R] [--runs N] [--work DIR]\n");
+      return 2;
+    }
+  }
+  edgeopt::tuneMalloc();
+  const int threads = edgeopt::effectiveThreads(0);
+  at::set_num_threads(threads);
+  at::manual_seed(0);
+
+  edgeopt::ZooOptions o;  // torchvision's resnet18: 1000 classes, 224 px
+  auto dense = edgeopt::buildZooModel("resnet18", o);
+  dense->eval();
+  const edgeopt::ir::Shape input{1, 3, 224, 224};
+  edgeopt::ir::propagateShapes(*dense, {input});
+  auto deps = edgeopt::prune::analyzeChannels(*dense);
+  std::vector<at::Tensor> keeps;
+  for (const auto& g : deps.groups)
+    keeps.push_back(g.prunable ? edgeopt::prune::channelMask(edgeopt::prune::groupImportance(
+                                                                 *dense, g, edgeopt::prune::ChannelCriterion::Fpgm),
+                                                             ratio)
+                               : at::Tensor());
+  auto pruned = dense->clone();
+  edgeopt::prune::removeChannels(*pruned, deps, keeps);
+  pruned->eval();
+
+  const double mac_cut = 1.0 - double(totalMacs(*pruned)) / double(totalMacs(*dense));
+  const double param_cut = 1.0 - double(totalParams(*pruned)) / double(totalParams(*dense));
+  std::printf("resnet18 224x224, %.0f %% of each prunable channel group removed (FPGM), %d threads\n", 100 * ratio,
+              threads);
+  std::printf("  MACs %.2f G -> %.2f G (cut %.1f %%), params %.2f M -> %.2f M (cut %.1f %%)\n",
+              totalMacs(*dense) / 1e9, totalMacs(*pruned) / 1e9, 100 * mac_cut, totalParams(*dense) / 1e6,
+              totalParams(*pruned) / 1e6, 100 * param_cut);
+  for (int64_t batch : {1, 32}) {
+    const int n = batch == 1 ? runs * 3 : std::max(3, runs / 4);
+    auto t = interleaved({dense.get(), pruned.get()}, batch, n);
+    std::printf("  executor batch %2lld: dense %8.2f ms, pruned %8.2f ms, speedup %.2fx (median of %d)\n",
+                static_cast<long long>(batch), t[0], t[1], t[0] / t[1], n);
+  }
+
+  // ONNX Runtime on the exports, through the same script as the surgery numbers.
+  const std::string node_modules = std::string(EDGEOPT_SOURCE_DIR) + "/tests/tools/ort/node_modules";
+  if (!std::filesystem::exists(node_modules) || std::system("node --version > /dev/null 2>&1") != 0) {
+    std::printf("  ONNX Runtime: skipped (no node or %s)\n", node_modules.c_str());
+    return 0;
+  }
+  std::filesystem::create_directories(work);
+  edgeopt::PluginHost host;
+  host.load(edgeopt::builtinPluginDir() + "/libedgeopt_onnx_export.so");
+  const auto* entry = edgeopt::registries().of<edgeopt::Exporter>().find("onnx");
+  auto exporter = entry->factory.create(entry->factory.options.validate(edgeopt::ConfigNode(), "exporter"));
+  dense->setExampleInputShapes({input});
+  pruned->setExampleInputShapes({input});
+  exporter->write(*dense, work + "/dense.onnx");
+  exporter->write(*pruned, work + "/pruned.onnx");
+  for (const char* shape : {"1,3,224,224", "32,3,224,224"}) {
+    const bool one = std::string(shape)[0] == '1' && std::string(shape)[1] == ',';
+    const std::string cmd = "node '" EDGEOPT_SOURCE_DIR "/bench/ort_latency.js' '" + node_modules + "' " + shape + " " +
+                            std::to_string(one ? runs * 3 : std::max(3, runs / 4)) + " " + std::to_string(threads) +
+                            " '" + work + "/dense.onnx' '" + work + "/pruned.onnx'";
+    std::printf("  ONNX Runtime, input %s:\n", shape);
+    std::fflush(stdout);
+    if (std::system(cmd.c_str()) != 0) std::printf("  (ort_latency.js failed)\n");
+  }
+  return 0;
+}
