@@ -79,6 +79,8 @@ void addActivationConverters(ConverterTable& table) {
   table.add("Relu", [](NodeContext& node) { node.setOut(0, node.apply("relu", {&node.req(0)})); });
   table.add("Sigmoid", [](NodeContext& node) { node.setOut(0, node.apply("sigmoid", {&node.req(0)})); });
   table.add("Tanh", [](NodeContext& node) { node.setOut(0, node.apply("tanh", {&node.req(0)})); });
+  table.add("Sqrt", [](NodeContext& node) { node.setOut(0, node.apply("sqrt", {&node.req(0)})); });
+  table.add("Erf", [](NodeContext& node) { node.setOut(0, node.apply("erf", {&node.req(0)})); });
   table.add("HardSwish", [](NodeContext& node) { node.setOut(0, node.apply("hardswish", {&node.req(0)})); });
   table.add("LeakyRelu", [](NodeContext& node) {
     node.setOut(0, node.apply("leaky_relu", {&node.req(0)}, {{"negative_slope", node.attrFloat("alpha", 0.01)}}));

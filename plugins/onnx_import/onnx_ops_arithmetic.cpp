@@ -1,5 +1,5 @@
-// Elementwise arithmetic: Add/Sub/Mul/Div (numpy or pre-opset-7 broadcasting),
-// Sum, Mean and Neg.
+// Elementwise arithmetic: Add/Sub/Mul/Div/Pow (numpy or pre-opset-7
+// broadcasting), Sum, Mean and Neg.
 #include "onnx_converters.h"
 
 namespace edgeopt::onnx_import::detail {
@@ -28,6 +28,10 @@ void binary(NodeContext& node, const std::string& op) {
   }
   auto ta = node.dtypeOf(a);
   if (op == "div" && ta && !at::isFloatingType(*ta)) node.fail("integer division");
+  if (op == "pow") {  // float base and exponent, as at::pow keeps the base's dtype where ONNX does
+    auto tb = node.dtypeOf(b);
+    if (!ta || !tb || !at::isFloatingType(*ta) || !at::isFloatingType(*tb)) node.fail("Pow of non-float tensors");
+  }
   auto scalarOperand = [&](const Val& c, const Val& t) {
     auto s = node.constScalar(c);
     auto rank_t = node.rankOf(t);
@@ -65,6 +69,7 @@ void addArithmeticConverters(ConverterTable& table) {
   table.add("Sub", [](NodeContext& node) { binary(node, "sub"); });
   table.add("Mul", [](NodeContext& node) { binary(node, "mul"); });
   table.add("Div", [](NodeContext& node) { binary(node, "div"); });
+  table.add("Pow", [](NodeContext& node) { binary(node, "pow"); });
   table.add("Sum", sumOrMean);
   table.add("Mean", sumOrMean);
   table.add("Neg", neg);

@@ -125,7 +125,8 @@ void pad(NodeContext& node) {
 }
 
 void gather(NodeContext& node) {
-  // x[..., i, ...] with a constant index: a slice (and a reshape dropping the dim).
+  // x[..., i, ...] with a constant index: a select (the batch size stays
+  // free), a range of indices: a slice.
   const Val& x = node.req(0);
   const Val* idx = node.in(1);
   if (!idx || !idx->isConst()) node.fail("indices known only at run time");
@@ -140,13 +141,10 @@ void gather(NodeContext& node) {
   bool contiguous = !ids.empty();
   for (size_t i = 1; i < ids.size(); ++i) contiguous = contiguous && ids[i] == ids[i - 1] + 1;
   if (!contiguous || idx->constant.dim() > 1) node.fail("indices other than a scalar or a contiguous range");
+  if (idx->constant.dim() == 0)
+    return node.setOut(0, node.wrap(node.emit("select", {node.irOf(x)}, {{"dim", axis}, {"index", ids.front()}})));
   ir::Value* y = node.emit("slice", {node.irOf(x)},
                            {{"dim", axis}, {"start", ids.front()}, {"end", ids.back() + 1}, {"step", int64_t{1}}});
-  if (idx->constant.dim() == 0) {
-    Shape out = *shape;
-    out.erase(out.begin() + axis);
-    y = node.emit("reshape", {y}, {{"shape", out}});
-  }
   return node.setOut(0, node.wrap(y));
 }
 

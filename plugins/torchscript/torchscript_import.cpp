@@ -13,14 +13,108 @@
 #include "ts_import_internal.h"
 
 #include <edgeopt/error.h>
+#include <edgeopt/ir/export_lower.h>
 
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/serialization/import.h>
 
 #include <functional>
+#include <set>
 
 namespace edgeopt::torchscript {
 namespace detail {
+
+// Registers the module's tensors and evaluates its forward symbolically into
+// the scratch graph; returns forward's results (unsupported ops are collected
+// for throwIfUnsupported).
+std::vector<SVal> Importer::evaluate(const jit::Module& module) {
+  const std::string& path = opt_.path;
+  auto root = module._ivalue();
+  registerTensors(root, "");
+  frames_.push_back({"", typeBaseName(root->type()), -1});
+  jit::Function* forward = root->type()->findMethod("forward");
+  if (!forward) throw InputError(path + ": the TorchScript module has no forward method");
+  const jit::Graph& graph = *jit::toGraphFunction(*forward).graph();
+
+  std::vector<SVal> args;
+  SVal self;
+  self.kind = SVal::Kind::Module;
+  self.mod = std::make_shared<ModuleRef>(ModuleRef{root, "", frames_[0].type});
+  args.push_back(self);
+  for (size_t i = 1; i < graph.inputs().size(); ++i) {
+    const jit::Value* in = graph.inputs()[i];
+    if (in->type()->kind() != c10::TypeKind::TensorType)
+      throw InputError(path + ": forward's input '" + in->debugNameBase() + "' is a " + in->type()->repr_str() +
+                       "; only tensor inputs are supported");
+    auto c = std::make_shared<Cell>();
+    c->value = scratch_.input(in->debugNameBase());
+    if (i == 1 && opt_.input_shape) c->value->setShape(*opt_.input_shape);
+    args.push_back(SVal::tensor(c));
+  }
+  try {
+    return callGraph(graph, args);
+  } catch (const Abort& a) {
+    if (unsupported_.empty()) throw InputError(path + ": " + a.message);
+  }
+  return {};
+}
+
+namespace {
+
+using LeafPath = std::vector<size_t>;
+
+// The tensors in forward's result, each with its place in the nesting of
+// tuples and lists; Nones (GoogLeNet's aux outputs in eval) are left out.
+void tensorLeaves(const SVal& s, LeafPath& at, std::vector<std::pair<LeafPath, const SVal*>>& out) {
+  if (s.kind == SVal::Kind::List || s.kind == SVal::Kind::Tuple) {
+    for (size_t i = 0; i < s.elems->size(); ++i) {
+      at.push_back(i);
+      tensorLeaves((*s.elems)[i], at, out);
+      at.pop_back();
+    }
+    return;
+  }
+  if (s.isNone()) return;
+  if (s.isConst() && s.iv.isTuple()) {
+    const auto& elems = s.iv.toTupleRef().elements();
+    for (size_t i = 0; i < elems.size(); ++i) {
+      at.push_back(i);
+      if (!elems[i].isNone()) out.emplace_back(at, nullptr);  // only the place matters here
+      at.pop_back();
+    }
+    return;
+  }
+  out.emplace_back(at, &s);
+}
+
+}  // namespace
+
+// In train mode: the places of forward's outputs that eval mode leaves None
+// (GoogLeNet's aux logits: `if self.training and self.aux_logits`), found by
+// evaluating forward again with training=False. Empty when eval mode returns
+// every output, or can't be evaluated.
+std::set<LeafPath> Importer::trainOnlyLeaves(const jit::Module& module, const std::vector<SVal>& train_results) {
+  if (!opt_.train || training_reads_ == 0 || train_results.size() != 1) return {};
+  ImportOptions eval_options = opt_;
+  eval_options.train = false;
+  Importer eval(eval_options);
+  std::vector<SVal> eval_results;
+  try {
+    eval_results = eval.evaluate(module);
+  } catch (...) {  // eval mode unsupported: nothing is known to be train-only
+    return {};
+  }
+  if (eval_results.size() != 1 || !eval.unsupported_.empty()) return {};
+  std::vector<std::pair<LeafPath, const SVal*>> train_leaves, eval_leaves;
+  LeafPath at;
+  tensorLeaves(train_results[0], at, train_leaves);
+  tensorLeaves(eval_results[0], at, eval_leaves);
+  std::set<LeafPath> in_eval, out;
+  for (const auto& [p, _] : eval_leaves) in_eval.insert(p);
+  for (const auto& [p, _] : train_leaves)
+    if (!in_eval.count(p)) out.insert(p);
+  return out;
+}
 
 std::shared_ptr<GraphModule> Importer::run() {
   const std::string& path = opt_.path;
@@ -31,36 +125,7 @@ std::shared_ptr<GraphModule> Importer::run() {
     throw InputError(path + ": not a readable TorchScript file (" + firstLine(e.what()) + ")");
   }
   try {
-    auto root = module._ivalue();
-    registerTensors(root, "");
-    frames_.push_back({"", typeBaseName(root->type()), -1});
-    jit::Function* forward = root->type()->findMethod("forward");
-    if (!forward) throw InputError(path + ": the TorchScript module has no forward method");
-    const jit::Graph& graph = *jit::toGraphFunction(*forward).graph();
-
-    std::vector<SVal> args;
-    SVal self;
-    self.kind = SVal::Kind::Module;
-    self.mod = std::make_shared<ModuleRef>(ModuleRef{root, "", frames_[0].type});
-    args.push_back(self);
-    for (size_t i = 1; i < graph.inputs().size(); ++i) {
-      const jit::Value* in = graph.inputs()[i];
-      if (in->type()->kind() != c10::TypeKind::TensorType)
-        throw InputError(path + ": forward's input '" + in->debugNameBase() + "' is a " + in->type()->repr_str() +
-                         "; only tensor inputs are supported");
-      auto c = std::make_shared<Cell>();
-      c->value = scratch_.input(in->debugNameBase());
-      if (i == 1 && opt_.input_shape) c->value->setShape(*opt_.input_shape);
-      args.push_back(SVal::tensor(c));
-    }
-
-    std::vector<SVal> results;
-    try {
-      results = callGraph(graph, args);
-    } catch (const Abort& a) {
-      if (unsupported_.empty()) throw InputError(path + ": " + a.message);
-    }
-
+    std::vector<SVal> results = evaluate(module);
     throwIfUnsupported();
     if (opt_.train && training_reads_ == 0 && !training_ops_.empty())
       throw InputError(path + ": this file was made by torch.jit.trace, which bakes training=False into its " +
@@ -68,24 +133,43 @@ std::shared_ptr<GraphModule> Importer::run() {
                        "inference, or save the model with torch.jit.script to train it");
 
     std::vector<ir::Value*> outs;
+    std::vector<LeafPath> places;
+    LeafPath at;
     std::function<void(const SVal&)> collect = [&](const SVal& s) {
       if (s.kind == SVal::Kind::List || s.kind == SVal::Kind::Tuple) {
-        for (auto& e : *s.elems) collect(e);
+        for (size_t i = 0; i < s.elems->size(); ++i) {
+          at.push_back(i);
+          collect((*s.elems)[i]);
+          at.pop_back();
+        }
         return;
       }
       if (s.isNone()) return;  // e.g. GoogLeNet's aux outputs when they are off
       if (s.isConst() && s.iv.isTuple()) {
-        for (const auto& e : s.iv.toTupleRef().elements()) collect(SVal::constant(e));
+        const auto& elems = s.iv.toTupleRef().elements();
+        for (size_t i = 0; i < elems.size(); ++i) {
+          at.push_back(i);
+          collect(SVal::constant(elems[i]));
+          at.pop_back();
+        }
         return;
       }
       ir::Value* v = valueOf(s);
       if (!v) throw InputError(path + ": forward must return tensors (or tuples/lists of tensors)");
       outs.push_back(v);
+      places.push_back(at);
     };
     if (results.size() != 1) throw InputError(path + ": forward returns " + std::to_string(results.size()) + " values");
     collect(results[0]);
 
     auto gm = build(outs);
+    // Outputs eval mode never computes: exporting for inference drops them.
+    const std::set<LeafPath> train_only = trainOnlyLeaves(module, results);
+    ir::Ints train_only_outputs;
+    for (size_t i = 0; i < places.size(); ++i)
+      if (train_only.count(places[i])) train_only_outputs.push_back(static_cast<int64_t>(i));
+    if (!train_only_outputs.empty() && train_only_outputs.size() < outs.size())
+      gm->graph().outputNode()->setAttr(ir::kTrainOnlyOutputs, train_only_outputs);
     if (opt_.input_shape && gm->graph().inputs().size() == 1) gm->setExampleInputShapes({*opt_.input_shape});
     gm->train(opt_.train);
     gm->lint();

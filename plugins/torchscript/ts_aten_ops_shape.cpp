@@ -1,6 +1,6 @@
 // Shape and tensor ops: cat, flatten, view/reshape (x.view(x.size(0), ...)
 // keeps the batch size free), no-op copies, transpose/permute, chunk/split,
-// slice, the padding family, and full_like/zeros_like/ones_like.
+// select, slice, the padding family, and full_like/zeros_like/ones_like.
 #include "ts_aten_ops.h"
 
 #include <algorithm>
@@ -93,6 +93,14 @@ void permute(OpContext& c) {
   auto dims = asInts(c.in[1]);
   if (!dims) return c.fail("dims must be constants");
   return c.unary("permute", {{"dims", *dims}});
+}
+
+// select(x, dim, index): x[:, i] and friends.
+void select(OpContext& c) {
+  if (!c.hasOp("select")) return c.fail("");
+  auto dim = asInt(c.in[1]), index = asInt(c.in[2]);
+  if (!dim || !index) return c.fail("dim and index must be constants");
+  return c.unary("select", {{"dim", *dim}, {"index", *index}});
 }
 
 // chunk(x, chunks, dim) and split(x, split_size or split_sizes, dim), unsafe_ spellings included.
@@ -200,6 +208,7 @@ void addShapeOps(AtenOpTable& table) {
   table.add("clone", sameValue);
   table.add("transpose", transpose);
   table.add("permute", permute);
+  table.add("select", select);
   for (const char* name :
        {"chunk", "unsafe_chunk", "split", "unsafe_split", "split_with_sizes", "unsafe_split_with_sizes"})
     table.add(name, chunkOrSplit);

@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -138,6 +139,9 @@ class Importer {
 
  private:
   friend class OpContext;  // the aten op converters emit through the Importer
+
+  std::vector<SVal> evaluate(const jit::Module& module);
+  std::set<std::vector<size_t>> trainOnlyLeaves(const jit::Module& module, const std::vector<SVal>& train_results);
 
   // A module invocation: the ops it emits are named after its path.
   struct Frame {

@@ -83,6 +83,20 @@ void Importer::callMethod(const jit::Node* n, Env& env) {
   setOutputs(n, env, std::move(outs));
 }
 
+namespace {
+
+// Whether `block` (or a block nested in it) reads a module's `training` flag.
+bool readsTraining(const jit::Block* block) {
+  for (const jit::Node* n : block->nodes()) {
+    if (n->kind() == c10::prim::GetAttr && n->s(c10::attr::name) == "training") return true;
+    for (const jit::Block* b : n->blocks())
+      if (readsTraining(b)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 void Importer::callFunction(const jit::Node* n, Env& env) {
   auto ft = n->input(0)->type()->cast<c10::FunctionType>();
   if (!ft || !ft->function()) {
@@ -113,6 +127,12 @@ void Importer::stochasticDepth(const ModuleRef& m, const std::vector<SVal>& args
     return;
   }
   training_ops_.push_back(m.path);
+  // A scripted StochasticDepth reads self.training (its forward, which the
+  // op replaces): the file keeps the flag, as a scripted BN's does. (Without
+  // this a scripted model whose only mode-dependent layers are stochastic
+  // depth, ConvNeXt's, looked traced.)
+  if (jit::Function* fn = type->findMethod("forward"); fn && readsTraining(jit::toGraphFunction(*fn).graph()->block()))
+    ++training_reads_;
   env[n->output()] =
       result(emit("stochastic_depth", {args[1].cell->value}, {{"p", *p}, {"mode", mode.toStringRef()}}));
 }

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include "tensor_compare.h"
 #include "test_support.h"
 
 #include <edgeopt/config.h>
@@ -89,10 +90,6 @@ inline at::Tensor readFloats(const std::string& path, at::IntArrayRef dims) {
   REQUIRE(bytes.size() == static_cast<size_t>(t.numel()) * sizeof(float));
   std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
   return t;
-}
-
-inline double maxAbsDiff(const at::Tensor& a, const at::Tensor& b) {
-  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
 }
 
 // Runs `command` through the shell with stdout+stderr in `log`; exit status.

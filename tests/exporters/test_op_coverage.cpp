@@ -69,7 +69,12 @@ std::shared_ptr<GraphModule> opCoverageModel() {
   Value* lin = f("linear", {f("flatten", {pooled}, {{"start_dim", 1}}), param("fc.weight", {3, 48}),
                              param("fc.bias", {3})});
   Value* lin3 = f("linear", {pr, param("fc3.weight", {2, 11})});
-  b.output({sm, pe, rs, ap, mp, lin, lin3, un, f("conv2d", {pd, param("conv.weight", {2, 4, 3, 3})}, {{"stride", 2}})});
+  // Decomposed LayerNorm / exact GELU math: sqrt(erf(t)^2 + 1) ^ sigmoid(t).
+  Value* er = f("erf", {t});
+  Value* sq = f("sqrt", {f("add", {f("pow", {er}, {{"other", 2.0}})}, {{"other", 1.0}})});
+  Value* pw = f("pow", {sq, f("sigmoid", {t})});
+  b.output({sm, pe, rs, ap, mp, lin, lin3, un, f("conv2d", {pd, param("conv.weight", {2, 4, 3, 3})}, {{"stride", 2}}),
+            pw, f("select", {mm}, {{"dim", 1}, {"index", -1}})});
   auto model = b.finish();
   model->setExampleInputShapes({{2, 4, 8, 8}});
   model->eval();

@@ -8,6 +8,7 @@
 #include <edgeopt/plugin_host.h>
 
 #include "python_fixtures.h"
+#include "tensor_compare.h"
 #include "test_support.h"
 
 #include <ATen/ATen.h>
@@ -54,11 +55,6 @@ inline std::shared_ptr<GraphModule> loadModel(const std::string& source, const s
   if (!entry) throw std::runtime_error("no model source '" + source + "'");
   Options o = entry->factory.options.validate(ConfigNode::parse(yaml, "model.yaml"), "model", {}, "/");
   return entry->factory.create(o)->load();
-}
-
-inline double maxAbsDiff(const at::Tensor& a, const at::Tensor& b) {
-  REQUIRE(a.sizes() == b.sizes());
-  return (a.detach().to(at::kDouble) - b.detach().to(at::kDouble)).abs().max().item<double>();
 }
 
 }  // namespace edgeopt::test

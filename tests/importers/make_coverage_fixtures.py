@@ -9,12 +9,33 @@ It writes
                            (batch x 3 x 48 x W, as Paddle2ONNX writes them)
     ocr_head.batch.onnx    the same with only the batch symbolic ("batch")
     ocr_head.ref.pt        x (2x3x48x192) and eval_out
+For the torchvision classifiers in CLASSIFIERS (num_classes 10, at a reduced
+input size), as make_importer_fixtures.py writes them:
+    <model>.script.pt      torch.jit.script(model).save(...)
+    <model>.ref.pt         x, target, eval_out, loss, train_out, after (see
+                           tests/importers/script_parity.h)
+with non-trivial normalization state (BatchNorm statistics, LayerNorm affine,
+ConvNeXt's layer scale) so that outputs are not tiny, and
+    adaptive_pool.script.pt  adaptive average pools whose sizes do not divide
+                             the input's (6x6 -> 4x4, 6x6 -> 3x5), live in eval;
+    adaptive_pool.ref.pt     x (2x3x6x6), eval_out (the two pools, flattened
+                             and concatenated)
+and a transformer encoder block (pre-LayerNorm, 4-head attention by MatMul and
+Softmax, exact-GELU MLP) on 2x16x32 tokens, exported by torch.onnx with a
+symbolic batch:
+    encoder_block.opset13.onnx  LayerNorm spelled ReduceMean/Sub/Pow/Sqrt/Div,
+                                GELU as Erf
+    encoder_block.opset17.onnx  LayerNormalization
+    encoder_block.ref.pt        x, eval_out
 """
 import os
 import sys
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+from torchvision.ops import StochasticDepth
 
 SEED = 0
 
@@ -60,11 +81,135 @@ def ocr_head(out_dir):
     torch.save({"x": x, "eval_out": eval_out}, os.path.join(out_dir, "ocr_head.ref.pt"))
 
 
+# name -> input size (ConvNeXt reduces 32x, GoogLeNet's aux classifiers see
+# size/16: 96 px gives 6x6, which does not divide into their 4x4 pool).
+CLASSIFIERS = {"convnext_tiny": 32, "googlenet": 96}
+
+
+def randomise_norms(model):
+    randomise_batch_norms(model)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.LayerNorm):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0, 0.1)
+            if hasattr(m, "layer_scale"):  # torchvision CNBlock: 1e-6 at init
+                m.layer_scale.uniform_(0.1, 0.5)
+
+
+def watched(state):
+    """A few tensors to compare after the training step: first, middle and
+    last weights, and the first and last BN buffers when there are any."""
+    keys = list(state.keys())
+    weights = [k for k in keys if k.endswith(".weight")]
+    out = [weights[0], weights[len(weights) // 2], keys[-2], keys[-1]]
+    for suffix in ["running_mean", "running_var", "num_batches_tracked"]:
+        out += [k for k in keys if k.endswith(suffix)][:1]
+    out += [k for k in keys if k.endswith("running_var")][-1:]
+    return list(dict.fromkeys(out))
+
+
+def classifier(name, size, out_dir):
+    torch.manual_seed(SEED)
+    kwargs = {"aux_logits": True, "init_weights": False} if name == "googlenet" else {}
+    model = getattr(torchvision.models, name)(num_classes=10, **kwargs)
+    randomise_norms(model)
+    model.eval()
+    torch.jit.script(model).save(os.path.join(out_dir, name + ".script.pt"))
+    x = torch.randn(2, 3, size, size)
+    target = torch.tensor([1, 7])
+    with torch.no_grad():
+        eval_out = model(x)
+    if not isinstance(eval_out, torch.Tensor):  # GoogLeNetOutputs(logits, None, None) when scripted
+        eval_out = eval_out[0]
+    for m in model.modules():
+        if isinstance(m, (nn.Dropout, StochasticDepth)):
+            m.p = 0.0
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    train_out = model(x)
+    if not isinstance(train_out, torch.Tensor):  # GoogLeNet in training: main + aux logits
+        train_out = train_out[0]
+    loss = F.cross_entropy(train_out, target)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    state = model.state_dict()
+    after = {k: state[k].detach().clone() for k in watched(state)}
+    torch.save({"x": x, "target": target, "eval_out": eval_out, "loss": loss.detach(),
+                "train_out": train_out.detach(), "after": after},
+               os.path.join(out_dir, name + ".ref.pt"))
+
+
+class AdaptivePool(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.pool = nn.AdaptiveAvgPool2d((4, 4))
+        self.pool2 = nn.AdaptiveAvgPool2d((3, 5))
+
+    def forward(self, x):
+        y = self.conv(x)
+        return torch.cat([torch.flatten(self.pool(y), 1), torch.flatten(self.pool2(y), 1)], 1)
+
+
+def adaptive_pool(out_dir):
+    torch.manual_seed(SEED)
+    model = AdaptivePool().eval()
+    x = torch.randn(2, 3, 6, 6)
+    torch.jit.script(model).save(os.path.join(out_dir, "adaptive_pool.script.pt"))
+    with torch.no_grad():
+        torch.save({"x": x, "eval_out": model(x)}, os.path.join(out_dir, "adaptive_pool.ref.pt"))
+
+
+class EncoderBlock(nn.Module):
+    def __init__(self, dim=32, heads=4):
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, 2 * dim)
+        self.fc2 = nn.Linear(2 * dim, dim)
+
+    def forward(self, x):
+        b, n, c = x.shape
+        qkv = self.qkv(self.norm1(x)).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        attn = torch.softmax(torch.matmul(q, k.transpose(-2, -1)) * (c // self.heads) ** -0.5, dim=-1)
+        y = torch.matmul(attn, v).transpose(1, 2).reshape(b, n, c)
+        x = x + self.proj(y)
+        return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+
+
+def encoder_block(out_dir):
+    torch.manual_seed(SEED)
+    model = EncoderBlock().eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.LayerNorm):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0, 0.1)
+    x = torch.randn(2, 16, 32)
+    with torch.no_grad():
+        eval_out = model(x)
+        for opset in [13, 17]:
+            torch.onnx.export(model, x, os.path.join(out_dir, "encoder_block.opset%d.onnx" % opset),
+                              opset_version=opset, input_names=["x"], output_names=["y"],
+                              dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+    torch.save({"x": x, "eval_out": eval_out}, os.path.join(out_dir, "encoder_block.ref.pt"))
+
+
 def main():
     out_dir = sys.argv[1]
     os.makedirs(out_dir, exist_ok=True)
     torch.set_num_threads(1)
     ocr_head(out_dir)
+    for name, size in CLASSIFIERS.items():
+        classifier(name, size, out_dir)
+    adaptive_pool(out_dir)
+    encoder_block(out_dir)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ Small hand-written modules exercise the error paths:
     data_dependent.script.pt    control flow on a tensor value
     view_net.{script,traced}.pt x.view(x.size(0), -1), two outputs (ref: view_net.ref.pt)
     shufflenet_v2_x0_5.script.pt  views sized from x.size() (ref: .ref.pt, eval only)
-    unsupported.onnx            ONNX operators the IR lacks (Erf, LogSoftmax, 3-d Conv)
+    unsupported.onnx            ONNX operators the IR lacks (Sin, LogSoftmax, 3-d Conv)
 """
 import os
 import sys
@@ -158,7 +158,7 @@ def unsupported_onnx(path):
     w = oh.make_tensor("w3d", f, [2, 2, 3, 3, 3], [0.1] * 108)
     nodes = [
         oh.make_node("Relu", ["x"], ["r"], name="relu_1"),
-        oh.make_node("Erf", ["r"], ["e"], name="erf_1"),
+        oh.make_node("Sin", ["r"], ["e"], name="sin_1"),
         oh.make_node("LogSoftmax", ["e"], ["l"], name="logsoftmax_1"),
         oh.make_node("Relu", ["l"], ["y1"], name="relu_2"),
         oh.make_node("Conv", ["v", "w3d"], ["y2"], name="conv_3d"),

@@ -7,16 +7,15 @@
 
 #include "cli_runner.h"
 #include "importer_test_util.h"
+#include "script_parity.h"
 
 #include <ATen/Parallel.h>
-#include <torch/optim/sgd.h>
-
-#include <set>
 
 using namespace edgeopt;
 using edgeopt::test::importerFixtureDir;
 using edgeopt::test::loadModel;
 using edgeopt::test::loadPickle;
+using edgeopt::test::checkNames;
 using edgeopt::test::maxAbsDiff;
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
@@ -35,72 +34,7 @@ int64_t countOps(const GraphModule& m, const std::string& op) {
   return n;
 }
 
-// Layers carry their module's path as name: a conv/linear/batch_norm node's
-// weight is "<node name>.weight", its type is the torch.nn class, and its
-// scope ends with itself. Every parameter and buffer is used.
-void checkNames(const GraphModule& m) {
-  std::set<std::string> used;
-  for (ir::Node* n : m.graph().nodes()) {
-    if (n->opcode() == ir::Opcode::Param) used.insert(n->target());
-    if (n->opcode() != ir::Opcode::Call) continue;
-    const std::string& op = n->target();
-    if (op != "conv2d" && op != "linear" && op != "batch_norm") continue;
-    INFO(n->format());
-    REQUIRE(n->input(1)->producer()->opcode() == ir::Opcode::Param);
-    CHECK(n->input(1)->producer()->target() == n->name() + ".weight");
-    CHECK(n->moduleType() == (op == "conv2d" ? "Conv2d" : op == "linear" ? "Linear" : "BatchNorm2d"));
-    REQUIRE(!n->scope().empty());
-    CHECK(n->scope().back() == ir::ScopeEntry{n->name(), n->moduleType()});
-  }
-  for (auto& [name, _] : m.stateDict()) {
-    INFO(name);
-    CHECK(used.count(name) == 1);
-  }
-}
-
-void checkEquivalence(const std::string& model, double eval_tol = 1e-5, double train_tol = 1e-4) {
-  at::set_num_threads(1);  // as the fixture script
-  auto ref = loadPickle(fixture(model + ".ref.pt"));
-  auto m = importScript(model + ".script.pt");
-  checkNames(*m);
-  CHECK(m->isTraining());
-  at::Tensor x = ref.at("x").toTensor();
-
-  m->eval();
-  at::Tensor eval_out;
-  {
-    at::NoGradGuard no_grad;
-    eval_out = m->forward({x})[0];
-  }
-  double eval_diff = maxAbsDiff(eval_out, ref.at("eval_out").toTensor());
-  WARN(model << ": eval max abs diff " << eval_diff);
-  CHECK(eval_diff < eval_tol);
-
-  // Dropout (and stochastic depth, built on dropout) off, as in the fixture.
-  for (ir::Node* n : m->graph().nodes())
-    if (n->target() == "dropout" || n->target() == "stochastic_depth") n->setAttr("p", 0.0);
-  m->train();
-  torch::optim::SGD opt(m->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(1e-4));
-  at::Tensor out = m->forward({x})[0];
-  at::Tensor loss = at::cross_entropy_loss(out, ref.at("target").toTensor());
-  opt.zero_grad();
-  loss.backward();
-  opt.step();
-  double loss_diff = std::abs(loss.item<double>() - ref.at("loss").toTensor().item<double>());
-  double out_diff = maxAbsDiff(out, ref.at("train_out").toTensor());
-  double after_diff = 0;
-  for (auto& item : ref.at("after").toGenericDict()) {
-    const std::string name = item.key().toStringRef();
-    double d = maxAbsDiff(m->tensor(name), item.value().toTensor());
-    INFO(name << " after one SGD step differs by " << d);
-    CHECK(d < train_tol);
-    after_diff = std::max(after_diff, d);
-  }
-  WARN(model << ": train loss diff " << loss_diff << ", train output diff " << out_diff
-             << ", weights/BN stats after the step diff " << after_diff);
-  CHECK(loss_diff < train_tol);
-  CHECK(out_diff < train_tol);
-}
+void checkEquivalence(const std::string& model) { test::checkScriptParity(fixture(model)); }
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <unordered_map>
 
 namespace edgeopt::ir {
@@ -50,6 +51,27 @@ std::vector<OnnxDim> dimsOf(const Shape& s, bool symbolic_batch) {
   return dims;
 }
 
+// Inference drops the outputs eval mode never computes (kTrainOnlyOutputs)
+// and every node that only they used, on the lowering's own copy.
+void dropTrainOnlyOutputs(Graph& g) {
+  Node* out = g.outputNode();
+  if (!out || !out->hasAttr(kTrainOnlyOutputs)) return;
+  const Ints drop = out->get<Ints>(kTrainOnlyOutputs);
+  std::vector<Value*> kept;
+  for (size_t i = 0; i < out->numInputs(); ++i)
+    if (std::find(drop.begin(), drop.end(), static_cast<int64_t>(i)) == drop.end()) kept.push_back(out->input(i));
+  out->setInputs(kept);
+  out->removeAttr(kTrainOnlyOutputs);
+  auto nodes = g.nodes();
+  for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
+    Node* n = *it;
+    if (n->opcode() != Opcode::Call && n->opcode() != Opcode::Param) continue;
+    bool used = false;
+    for (Value* v : n->outputs()) used = used || v->hasUses();
+    if (!used) g.erase(n);
+  }
+}
+
 std::string opsWithEmitters() {
   std::string out;
   for (const auto& name : OpRegistry::instance().names())
@@ -66,6 +88,7 @@ class Lowering {
     if (options_.opset < 13 || options_.opset > 18)
       failExport("opset " + std::to_string(options_.opset) + " is not supported (13 to 18)");
     graph_ = model_.graph().clone();
+    dropTrainOnlyOutputs(*graph_);
     std::vector<Shape> shapes = inputShapes(model_, *graph_, options_);
     propagateShapes(*graph_, shapes, [&](const std::string& name) {
       const at::Tensor& t = model_.tensor(name);

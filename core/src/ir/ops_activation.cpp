@@ -115,6 +115,14 @@ void registerActivationOps(OpRegistry& r) {
   addUnary(
       r, "tanh", [](const Node&, const at::Tensor& x) { return at::tanh(x); }, onnxSingle("Tanh"),
       scriptCall("torch.tanh"));
+  // Elementwise math of decomposed layers (converter-exported LayerNorm's
+  // sqrt, exact GELU's erf).
+  addUnary(
+      r, "sqrt", [](const Node&, const at::Tensor& x) { return at::sqrt(x); }, onnxSingle("Sqrt"),
+      scriptCall("torch.sqrt"));
+  addUnary(
+      r, "erf", [](const Node&, const at::Tensor& x) { return at::erf(x); }, onnxSingle("Erf"),
+      scriptCall("torch.erf"));
   addUnary(
       r, "leaky_relu",
       [](const Node& n, const at::Tensor& x) { return at::leaky_relu(x, n.getOr<double>("negative_slope", 0.01)); },

@@ -1,4 +1,4 @@
-// Binary arithmetic: add, sub, mul, div. Tensor-tensor (two inputs,
+// Binary arithmetic: add, sub, mul, div, pow. Tensor-tensor (two inputs,
 // broadcasting) or tensor-scalar (one input, attribute `other`).
 #include "ops_common.h"
 
@@ -49,6 +49,9 @@ void registerArithmeticOps(OpRegistry& r) {
   addBinary(
       r, "div", [](const at::Tensor& a, const at::Tensor& b) { return at::div(a, b); },
       [](const at::Tensor& a, const at::Scalar& b) { return at::div(a, b); }, "Div");
+  addBinary(
+      r, "pow", [](const at::Tensor& a, const at::Tensor& b) { return at::pow(a, b); },
+      [](const at::Tensor& a, const at::Scalar& b) { return at::pow(a, b); }, "Pow");
 }
 
 }  // namespace edgeopt::ir::ops

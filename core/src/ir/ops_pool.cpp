@@ -109,6 +109,12 @@ void avgPoolOnnx(OnnxEmitContext& ctx) {
       .attr("count_include_pad", ctx.node.getOr<bool>("count_include_pad", true));
 }
 
+// Adaptive average pooling with output size s over input size d: window i
+// covers [floor(i*d/s), ceil((i+1)*d/s)). The mean over a window of rows and
+// columns is the mean over its rows of the means over its columns, so each
+// axis is pooled on its own: an axis that s divides with an AveragePool of
+// kernel = stride = d/s, any other as one Slice + ReduceMean per window,
+// concatenated (the windows' strides differ: 6 -> 4 reads [0,2) [1,3) [3,5) [4,6)).
 void adaptiveOnnx(OnnxEmitContext& ctx) {
   Ints size = expand(ctx.node, "output_size", 2, 1);
   if (size == Ints{1, 1}) {
@@ -117,15 +123,37 @@ void adaptiveOnnx(OnnxEmitContext& ctx) {
   }
   auto in = ctx.inputShape(0);
   if (!in || in->size() < 2) ctx.fail("needs the input shape for output_size " + formatShape(size));
-  Ints kernel;
+  const int64_t rank = static_cast<int64_t>(in->size());
+  Ints kernel(2, 1);
+  std::vector<int64_t> windowed;  // axes pooled window by window
   for (size_t i = 0; i < 2; ++i) {
-    int64_t d = (*in)[in->size() - 2 + i];
-    if (d % size[i] != 0)
-      ctx.fail("input " + formatShape(*in) + " is not a multiple of output_size " + formatShape(size) +
-               "; ONNX has no adaptive pooling");
-    kernel.push_back(d / size[i]);
+    const int64_t d = (*in)[in->size() - 2 + i];
+    if (d % size[i] == 0) kernel[i] = d / size[i];
+    else windowed.push_back(rank - 2 + static_cast<int64_t>(i));
   }
-  ctx.add("AveragePool", ctx.inputs, {ctx.outputs[0]}).attr("kernel_shape", kernel).attr("strides", kernel);
+  std::string x = ctx.inputs[0];
+  for (size_t k = 0; k < windowed.size(); ++k) {
+    const int64_t axis = windowed[k], d = (*in)[axis], s = size[axis - (rank - 2)];
+    const bool last = k + 1 == windowed.size() && kernel == Ints{1, 1};
+    const std::string tag = "axis" + std::to_string(axis);
+    std::vector<std::string> windows;
+    for (int64_t i = 0; i < s; ++i) {
+      const int64_t start = i * d / s, end = ((i + 1) * d + s - 1) / s;
+      const std::string w = tag + "_" + std::to_string(i);
+      const std::string slice = ctx.temp(w + "_slice");
+      ctx.add("Slice", {x, ctx.ints(w + "_start", {start}), ctx.ints(w + "_end", {end}), ctx.ints(w + "_axis", {axis})},
+              {slice});
+      windows.push_back(ctx.temp(w + "_mean"));
+      if (ctx.opset() >= 18)
+        ctx.add("ReduceMean", {slice, ctx.ints(w + "_axes", {axis})}, {windows.back()}).attr("keepdims", int64_t{1});
+      else
+        ctx.add("ReduceMean", {slice}, {windows.back()}).attr("axes", Ints{axis}).attr("keepdims", int64_t{1});
+    }
+    x = last ? ctx.outputs[0] : ctx.temp(tag + "_pooled");
+    ctx.add("Concat", windows, {x}).attr("axis", axis);
+  }
+  if (kernel != Ints{1, 1} || windowed.empty())
+    ctx.add("AveragePool", {x}, {ctx.outputs[0]}).attr("kernel_shape", kernel).attr("strides", kernel);
 }
 
 void meanOnnx(OnnxEmitContext& ctx) {

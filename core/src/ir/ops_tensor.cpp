@@ -108,6 +108,25 @@ Tensors sliceKernel(const Node& n, const Tensors& in, const ExecContext&) {
                     n.getOr<int64_t>("end", std::numeric_limits<int64_t>::max()), n.getOr<int64_t>("step", 1))};
 }
 
+// x.select(dim, index): the slice at `index` along `dim`, without that dim
+// (torch.select, x[:, 0]; ONNX Gather with a scalar index).
+std::vector<Shape> selectShape(const Node& n, const std::vector<Shape>& in) {
+  Shape out = in[0];
+  check(n, !out.empty(), "needs a tensor of rank 1 or more");
+  const int64_t d = normalizeDim(n, n.get<int64_t>("dim"), out.size());
+  const int64_t size = out[d], i = n.get<int64_t>("index");
+  check(n, size < 0 || (i >= -size && i < size), "index " + str(i) + " is out of range for size " + str(size));
+  out.erase(out.begin() + d);
+  return {out};
+}
+
+void selectOnnx(OnnxEmitContext& ctx) {
+  const int64_t dim = normalizeDim(ctx.node, ctx.node.get<int64_t>("dim"), ctx.inputRank(0));
+  const std::string picked = ctx.temp("gather");
+  ctx.add("Gather", {ctx.inputs[0], ctx.ints("index", {ctx.node.get<int64_t>("index")})}, {picked}).attr("axis", dim);
+  ctx.add("Squeeze", {picked, ctx.ints("axes", {dim})}, {ctx.outputs[0]});
+}
+
 std::vector<Shape> permuteShape(const Node& n, const std::vector<Shape>& in) {
   const Shape& x = in[0];
   Ints dims = n.get<Ints>("dims");
@@ -309,6 +328,17 @@ void registerTensorOps(OpRegistry& r) {
             .setShape(sliceShape)
             .setOnnx(sliceOnnx)
             .setTorchScript(sliceScript));
+  r.add(OpDef("select")
+            .setArity(1, 1)
+            .setKernel([](const Node& n, const Tensors& in, const ExecContext&) {
+              return Tensors{in[0].select(n.get<int64_t>("dim"), n.get<int64_t>("index"))};
+            })
+            .setShape(selectShape)
+            .setOnnx(selectOnnx)
+            .setTorchScript([](ScriptEmitContext& ctx) {
+              return ctx.call("torch.select", {ctx.inputs[0], script::integer(ctx.node.get<int64_t>("dim")),
+                                               script::integer(ctx.node.get<int64_t>("index"))});
+            }));
   r.add(OpDef("permute")
             .setArity(1, 1)
             .setKernel([](const Node& n, const Tensors& in, const ExecContext&) {

@@ -15,6 +15,12 @@ class GraphModule;
 
 namespace edgeopt::ir {
 
+// Attribute of a graph's Output node (Ints): the indices of the graph outputs
+// that eval mode never computes, e.g. GoogLeNet's aux logits (None in
+// PyTorch's eval forward; the TorchScript importer finds them in train mode).
+// Lowering for inference drops them and every node only they use.
+inline constexpr const char* kTrainOnlyOutputs = "train_only_outputs";
+
 struct OnnxLowerOptions {
   int64_t opset = 17;  // 13..18
   // One shape per graph input; empty: the model's exampleInputShapes(), else
@@ -40,8 +46,9 @@ struct OnnxLowerHooks {
 };
 
 // Lowers the model for inference (eval semantics: batch_norm uses running
-// stats, dropout is the identity). Throws RuntimeFailure naming the node and
-// op for an op without an ONNX emitter or with attributes it can't express.
+// stats, dropout is the identity, kTrainOnlyOutputs are dropped). Throws
+// RuntimeFailure naming the node and op for an op without an ONNX emitter or
+// with attributes it can't express.
 OnnxModel lowerToOnnx(const GraphModule& model, const OnnxLowerOptions& options = {},
                       const OnnxLowerHooks& hooks = {});
 
