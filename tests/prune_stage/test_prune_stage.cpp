@@ -263,6 +263,41 @@ TEST_CASE("prune stage: channel pruning removes channels, and the smaller model 
   CHECK_THAT(readText(dir + "/run/log.txt"), Catch::Contains("prune: channel: ") && Catch::Contains("removed"));
 }
 
+TEST_CASE("prune stage: killed mid-stage and resumed, the masks come back and the result is bit-identical",
+          "[prune][stage]") {
+  const std::string dir = prepare("resume", R"(stages:
+  - kind: prune
+    type: channel
+    ratio: 0.25
+    epochs: 4
+    init_train_epochs: 1
+    lr: 0.01
+  - kind: export
+    formats: [edgeopt]
+)");
+  CliResult full = runCli("r.yaml --output full", dir, builtinPlugins());
+  INFO(full.out << full.err);
+  REQUIRE(full.code == 0);
+  // Killed in epoch 3 (the masks at x0.25 in epoch 2, 0 from epoch 3): the
+  // saved model carries the masks and their keep/importance buffers.
+  CliResult killed = runCli("r.yaml --output killed", dir, builtinPlugins(), "EDGEOPT_FAULT_KILL=3:2");
+  REQUIRE(killed.code == 128 + 9);
+  CliResult resumed = runCli("--resume killed", dir, builtinPlugins());
+  INFO(resumed.out << resumed.err);
+  REQUIRE(resumed.code == 0);
+  CHECK_THAT(readText(dir + "/killed/log.txt"), Catch::Contains("prune: resuming with the"));
+  auto a = GraphModule::load(dir + "/full/exports/model.edgeopt")->stateDict();
+  auto b = GraphModule::load(dir + "/killed/exports/model.edgeopt")->stateDict();
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO(a[i].first);
+    CHECK(a[i].first == b[i].first);
+    CHECK(at::equal(a[i].second, b[i].second));
+  }
+  CHECK(pruneJson(dir + "/full")["groups"] == pruneJson(dir + "/killed")["groups"]);
+  CHECK(pruneJson(dir + "/full")["skipped"] == pruneJson(dir + "/killed")["skipped"]);
+}
+
 TEST_CASE("prune stage: recipe errors name the option and its line", "[prune][stage]") {
   const std::string dir = prepare("errors", R"(stages:
   - kind: prune

@@ -12,7 +12,8 @@
 //   class Cubic : public edgeopt::PruningParametrization {       // gradual magnitude
 //     at::Tensor multiplier(const prune::PruneSchedule& s, int64_t epoch,
 //                           const prune::MaskedWeight& w) const override {
-//       const double n = epoch + 1, t = std::clamp((n - s.init_epochs) / (s.knee() - s.init_epochs), 0.0, 1.0);
+//       const double n = epoch + 1, span = std::max<int64_t>(s.knee() - s.init_epochs, 1);
+//       const double t = std::clamp((n - s.init_epochs) / span, 0.0, 1.0);   // 0 -> 1 at the knee
 //       return prune::softMask(w.keep, std::pow(1 - t, 3));
 //     }
 //   };
