@@ -63,4 +63,45 @@ assert j["replacements"] == [{"rule": "relu_cap", "count": 1, "nodes": ["feature
 assert j["before"]["ops"].get("relu") == 1 and "hardtanh" not in j["before"]["ops"], j["before"]
 assert j["after"]["ops"].get("hardtanh") == 1 and "relu" not in j["after"]["ops"], j["after"]
 PY
+# The template's pruning parametrization, picked by name from a recipe: 3 BMP
+# images per class (8x8, dark vs light), unstructured 50 % with `cubic`.
+test -f "$work/my-plugin/build/libedgeopt_cubic_prune.so"
+python3 - "$work/data" <<'PY'
+import os, random, struct, sys
+random.seed(0)
+def bmp(pixels):  # 8x8 24-bit, rows of 24 bytes (no padding)
+    return b"BM" + struct.pack("<IHHI", 54 + len(pixels), 0, 0, 54) + struct.pack(
+        "<IiiHHIIiiII", 40, 8, 8, 1, 24, 0, len(pixels), 2835, 2835, 0, 0) + pixels
+for split in ("train", "val"):
+    for c, (lo, hi) in enumerate(((0, 100), (150, 255))):
+        d = os.path.join(sys.argv[1], split, "class%d" % c)
+        os.makedirs(d, exist_ok=True)
+        for i in range(3):
+            pixels = bytes(random.randint(lo, hi) for _ in range(8 * 8 * 3))
+            open(os.path.join(d, "%d.bmp" % i), "wb").write(bmp(pixels))
+PY
+cat > "$work/prune.yaml" <<'YAML'
+version: 1
+name: sdk-prune
+model: {source: toy, channels: 4, num_classes: 2}
+data: {dataset: imagenet, root: data, batch_size: 2, workers: 0}
+stages:
+  - kind: prune
+    type: unstructured
+    ratio: 0.5
+    parametrization: cubic
+    parametrization_options: {power: 3}
+    init_train_epochs: 0
+    epochs: 3
+    lr: 0.01
+YAML
+(cd "$work" && "$prefix/bin/edgeopt-run" prune.yaml --output prune > prune.out 2> prune.err)
+python3 - "$work/prune/stages/0-prune/prune.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["parametrization"] == "cubic", j
+zeros = {l["tensor"]: (l["zeros"], l["elements"]) for l in j["layers"]}
+assert zeros["features.0.weight"] == (54, 108), zeros
+assert zeros["fc.weight"] == (4, 8), zeros
+PY
 echo "sdk: out-of-tree plugin built against $prefix and ran: OK"
