@@ -1,6 +1,6 @@
 // Shape and tensor ops: cat, flatten, view/reshape (x.view(x.size(0), ...)
 // keeps the batch size free), no-op copies, transpose/permute, chunk/split,
-// select, slice, the padding family, and full_like/zeros_like/ones_like.
+// select, expand, slice, the padding family, and full_like/zeros_like/ones_like.
 #include "ts_aten_ops.h"
 
 #include <algorithm>
@@ -101,6 +101,30 @@ void select(OpContext& c) {
   auto dim = asInt(c.in[1]), index = asInt(c.in[2]);
   if (!dim || !index) return c.fail("dim and index must be constants");
   return c.unary("select", {{"dim", *dim}, {"index", *index}});
+}
+
+// expand(x, sizes): constant sizes, or sizes read from one other tensor at
+// run time (cls_token.expand(x.size(0), -1, -1): the batch stays free).
+void expand(OpContext& c) {
+  if (!c.hasOp("expand")) return c.fail("");
+  if (auto sizes = asInts(c.in[1])) return c.unary("expand", {{"sizes", *sizes}});
+  if (c.in[1].kind != SVal::Kind::List || !c.in[0].isTensor()) return c.fail("sizes must be a list");
+  Ints sizes, ref_dims;
+  CellPtr ref;
+  for (const SVal& s : *c.in[1].elems) {
+    if (auto d = asInt(s)) {
+      sizes.push_back(*d);
+      ref_dims.push_back(-1);
+      continue;
+    }
+    if (s.kind != SVal::Kind::Dynamic || !s.size_of || s.size_dim < 0 || (ref && ref != s.size_of))
+      return c.fail("sizes other than constants and x.size(d) of one tensor");
+    ref = s.size_of;
+    sizes.push_back(-1);
+    ref_dims.push_back(s.size_dim);
+  }
+  if (!ref || !ref->value) return c.fail("sizes other than constants and x.size(d) of one tensor");
+  return c.done(c.emit("expand", {c.tensorAt(0), ref->value}, {{"sizes", sizes}, {"ref_dims", ref_dims}}));
 }
 
 // chunk(x, chunks, dim) and split(x, split_size or split_sizes, dim), unsafe_ spellings included.
@@ -209,6 +233,7 @@ void addShapeOps(AtenOpTable& table) {
   table.add("transpose", transpose);
   table.add("permute", permute);
   table.add("select", select);
+  table.add("expand", expand);
   for (const char* name :
        {"chunk", "unsafe_chunk", "split", "unsafe_split", "split_with_sizes", "unsafe_split_with_sizes"})
     table.add(name, chunkOrSplit);

@@ -74,7 +74,12 @@ std::shared_ptr<GraphModule> opCoverageModel() {
   Value* sq = f("sqrt", {f("add", {f("pow", {er}, {{"other", 2.0}})}, {{"other", 1.0}})});
   Value* pw = f("pow", {sq, f("sigmoid", {t})});
   b.output({sm, pe, rs, ap, mp, lin, lin3, un, f("conv2d", {pd, param("conv.weight", {2, 4, 3, 3})}, {{"stride", 2}}),
-            pw, f("select", {mm}, {{"dim", 1}, {"index", -1}})});
+            pw, f("select", {mm}, {{"dim", 1}, {"index", -1}}), f("expand", {param("ex.a", {3, 1})}, {{"sizes", ir::Ints{2, -1, 4}}}),
+            b.graphModule()
+                .graph()
+                .call("expand", {param("ex.b", {1, 5}), mm},
+                      {{"sizes", ir::Ints{-1, -1, 4, -1}}, {"ref_dims", ir::Ints{0, 1, -1, -1}}}, "expand_ref")
+                ->output()});
   auto model = b.finish();
   model->setExampleInputShapes({{2, 4, 8, 8}});
   model->eval();

@@ -27,6 +27,10 @@ symbolic batch:
                                 GELU as Erf
     encoder_block.opset17.onnx  LayerNormalization
     encoder_block.ref.pt        x, eval_out
+and ViT's class token, scripted:
+    cls_token.script.pt  patches (conv), cls_token.expand(x.shape[0], -1, -1),
+                         cat, x[:, 0] (aten::select), linear
+    cls_token.ref.pt     x (2x3x8x8), eval_out
 """
 import os
 import sys
@@ -201,6 +205,29 @@ def encoder_block(out_dir):
     torch.save({"x": x, "eval_out": eval_out}, os.path.join(out_dir, "encoder_block.ref.pt"))
 
 
+class ClsToken(nn.Module):
+    def __init__(self, dim=6):
+        super().__init__()
+        self.conv = nn.Conv2d(3, dim, 4, stride=4)
+        self.class_token = nn.Parameter(torch.randn(1, 1, dim))
+        self.head = nn.Linear(dim, 5)
+
+    def forward(self, x):
+        y = self.conv(x).flatten(2).transpose(1, 2)
+        n = y.shape[0]
+        y = torch.cat([self.class_token.expand(n, -1, -1), y], dim=1)
+        return self.head(torch.relu(y)[:, 0] + y[:, 1])
+
+
+def cls_token(out_dir):
+    torch.manual_seed(SEED)
+    model = ClsToken().eval()
+    x = torch.randn(2, 3, 8, 8)
+    torch.jit.script(model).save(os.path.join(out_dir, "cls_token.script.pt"))
+    with torch.no_grad():
+        torch.save({"x": x, "eval_out": model(x)}, os.path.join(out_dir, "cls_token.ref.pt"))
+
+
 def main():
     out_dir = sys.argv[1]
     os.makedirs(out_dir, exist_ok=True)
@@ -210,6 +237,7 @@ def main():
         classifier(name, size, out_dir)
     adaptive_pool(out_dir)
     encoder_block(out_dir)
+    cls_token(out_dir)
 
 
 if __name__ == "__main__":

@@ -144,3 +144,21 @@ TEST_CASE("coverage: ONNX transformer blocks (decomposed LayerNorm, Erf GELU, Ma
     CHECK(ort <= bound);
   }
 }
+
+// ViT's class token: cls_token.expand(x.shape[0], -1, -1) keeps the batch
+// free (expand reads it from the patches at run time), x[:, 0] is a select.
+TEST_CASE("coverage: expand by a run-time batch size and select (ViT's class token)",
+          "[importers][torchscript][coverage]") {
+  auto m = test::importScriptFile(coverageFixture("cls_token.script.pt"), "eval", "input_shape: [1, 3, 8, 8]");
+  CHECK(countOps(*m, "expand") == 1);
+  CHECK(countOps(*m, "select") == 2);
+  auto ref = loadPickle(coverageFixture("cls_token.ref.pt"));
+  {
+    at::NoGradGuard no_grad;
+    CHECK(maxAbsDiff(m->forward({ref.at("x").toTensor()})[0], ref.at("eval_out").toTensor()) < 1e-6);
+  }
+  // Exported with the batch symbolic: ONNX Runtime runs batch 2.
+  const auto [diff, bound] = ortDiff(*m, "cls_token", test::scratchDir("coverage-cls-token"));
+  WARN("class token: ONNX Runtime max abs diff " << diff);
+  CHECK(diff <= 1e-6);
+}

@@ -127,6 +127,77 @@ void selectOnnx(OnnxEmitContext& ctx) {
   ctx.add("Squeeze", {picked, ctx.ints("axes", {dim})}, {ctx.outputs[0]});
 }
 
+// x.expand(sizes): -1 keeps x's size (x aligned to the right, as in torch).
+// With a second input `ref`, attribute ref_dims (one per size) takes size i
+// from ref at run time where ref_dims[i] >= 0: cls_token.expand(x.size(0), -1,
+// -1) keeps the batch free.
+Ints expandSizes(const Node& n, const Shape& x, const Shape* ref) {
+  Ints sizes = n.get<Ints>("sizes");
+  check(n, sizes.size() >= x.size(), "sizes " + formatShape(sizes) + " have fewer dims than the input's " +
+                                         formatShape(x));
+  if (ref) {
+    const Ints dims = n.get<Ints>("ref_dims");
+    check(n, dims.size() == sizes.size(), "ref_dims " + formatShape(dims) + " do not match sizes " + formatShape(sizes));
+    for (size_t i = 0; i < sizes.size(); ++i)
+      if (dims[i] >= 0) sizes[i] = (*ref)[normalizeDim(n, dims[i], ref->size())];
+  }
+  const size_t offset = sizes.size() - x.size();
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    if (sizes[i] != -1) continue;
+    check(n, i >= offset, "size -1 for a new leading dim");
+    sizes[i] = x[i - offset];
+  }
+  return sizes;
+}
+
+std::vector<Shape> expandShape(const Node& n, const std::vector<Shape>& in) {
+  return {expandSizes(n, in[0], in.size() == 2 ? &in[1] : nullptr)};
+}
+
+Tensors expandKernel(const Node& n, const Tensors& in, const ExecContext&) {
+  const Shape x = in[0].sizes().vec();
+  const Shape ref = in.size() == 2 ? in[1].sizes().vec() : Shape{};
+  return {in[0].expand(expandSizes(n, x, in.size() == 2 ? &ref : nullptr))};
+}
+
+// ONNX Expand broadcasts: a 1 keeps the input's size. Sizes from `ref` are
+// gathered from Shape(ref) at run time.
+void expandOnnx(OnnxEmitContext& ctx) {
+  Ints sizes = ctx.node.get<Ints>("sizes");
+  for (int64_t& s : sizes)
+    if (s == -1) s = 1;
+  if (ctx.inputs.size() == 1) {
+    ctx.add("Expand", {ctx.inputs[0], ctx.ints("shape", sizes)}, {ctx.outputs[0]});
+    return;
+  }
+  const Ints dims = ctx.node.get<Ints>("ref_dims");
+  const std::string ref_shape = ctx.temp("ref_shape");
+  ctx.add("Shape", {ctx.inputs[1]}, {ref_shape});
+  std::vector<std::string> pieces;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const std::string tag = "size" + std::to_string(i);
+    if (dims[i] < 0) {
+      pieces.push_back(ctx.ints(tag, {sizes[i]}));
+      continue;
+    }
+    pieces.push_back(ctx.temp(tag));
+    ctx.add("Gather", {ref_shape, ctx.ints(tag + "_dim", {dims[i]})}, {pieces.back()}).attr("axis", int64_t{0});
+  }
+  const std::string shape = ctx.temp("shape");
+  ctx.add("Concat", pieces, {shape}).attr("axis", int64_t{0});
+  ctx.add("Expand", {ctx.inputs[0], shape}, {ctx.outputs[0]});
+}
+
+std::string expandScript(ScriptEmitContext& ctx) {
+  const Ints sizes = ctx.node.get<Ints>("sizes");
+  const Ints dims = ctx.inputs.size() == 2 ? ctx.node.get<Ints>("ref_dims") : Ints(sizes.size(), -1);
+  std::string list = "[";
+  for (size_t i = 0; i < sizes.size(); ++i)
+    list += (i ? ", " : "") + (dims[i] >= 0 ? ctx.inputs[1] + ".size(" + std::to_string(dims[i]) + ")"
+                                            : std::to_string(sizes[i]));
+  return ctx.inputs[0] + ".expand(" + list + "])";
+}
+
 std::vector<Shape> permuteShape(const Node& n, const std::vector<Shape>& in) {
   const Shape& x = in[0];
   Ints dims = n.get<Ints>("dims");
@@ -339,6 +410,12 @@ void registerTensorOps(OpRegistry& r) {
               return ctx.call("torch.select", {ctx.inputs[0], script::integer(ctx.node.get<int64_t>("dim")),
                                                script::integer(ctx.node.get<int64_t>("index"))});
             }));
+  r.add(OpDef("expand")
+            .setArity(1, 2)
+            .setKernel(expandKernel)
+            .setShape(expandShape)
+            .setOnnx(expandOnnx)
+            .setTorchScript(expandScript));
   r.add(OpDef("permute")
             .setArity(1, 1)
             .setKernel([](const Node& n, const Tensors& in, const ExecContext&) {
