@@ -3,6 +3,7 @@
 #include <edgeopt/distributed.h>
 #include <edgeopt/fileutil.h>
 #include <edgeopt/plugin.h>
+#include <edgeopt/runtime.h>
 #include <edgeopt/version.h>
 #include <edgeopt_git_commit.h>
 
@@ -119,6 +120,7 @@ void RunDirectory::writeManifest(const Recipe& recipe, const PluginHost& host,
       {"seed", recipe.seed},
       {"deterministic", recipe.deterministic},
       {"threads", recipe.threads},
+      {"effective_threads", effectiveThreads(recipe.threads)},  // what `threads` (0: all cores) gave here
       {"world_size", dist::worldSize()},  // data parallel ranks (1: not distributed)
       {"plugins", plugins},
       {"host", hostInfo()},

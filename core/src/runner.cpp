@@ -200,7 +200,10 @@ struct Runner::Impl {
 
   // Everything that can fail on bad input, before any file is written.
   void prepare(bool build_model) {
-    if (request.resume_dir.empty()) {
+    if (!request.reproduce_dir.empty()) {
+      const RunDirectory run = RunDirectory::open(request.reproduce_dir);
+      recipe = loadRecipeDocument(run.recipeFile(), request.sets, run.recipeBaseDir());
+    } else if (request.resume_dir.empty()) {
       recipe = loadRecipeDocument(request.recipe_path, request.sets);
     } else {
       const RunDirectory run = RunDirectory::open(request.resume_dir);

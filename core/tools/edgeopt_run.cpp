@@ -7,6 +7,7 @@
 #include <edgeopt/plugin.h>
 #include <edgeopt/plugin_host.h>
 #include <edgeopt/report.h>
+#include <edgeopt/reproduce.h>
 #include <edgeopt/runner.h>
 #include <edgeopt/runtime.h>
 #include <edgeopt/tool_main.h>
@@ -79,6 +80,7 @@ int main(int argc, char** argv) {
   int threads = -1, nproc = 1;
   std::string log_level = "info";
   std::string report_dir;
+  double tolerance = 1e-5;
   app.add_option("recipe", request.recipe_path, "recipe file (YAML)");
   app.add_flag("--version", show_version, "print versions and exit");
   app.add_flag("--list-plugins", list_plugins, "print the loaded plugins and what each provides");
@@ -94,6 +96,13 @@ int main(int argc, char** argv) {
       ->type_name("RUN_DIR");
   app.add_option("--report", report_dir, "rebuild RUN_DIR/report.html from the run directory and exit")
       ->type_name("RUN_DIR");
+  app.add_option("--reproduce", request.reproduce_dir,
+                 "run RUN_DIR's recorded recipe, seed and threads again into a new run directory and compare "
+                 "metrics, exports and checkpoints (exit 6 when they differ)")
+      ->type_name("RUN_DIR");
+  app.add_option("--tolerance", tolerance,
+                 "--reproduce: relative difference still counted as the same (default 1e-5)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--threads", threads, "intra-op threads (overrides the recipe; 0 = all cores)")
       ->check(CLI::Range(0, 4096));
   app.add_option("--nproc", nproc,
@@ -147,7 +156,14 @@ int main(int argc, char** argv) {
       std::cout << edgeopt::writeRunReport(report_dir) << std::endl;
       return 0;
     }
-    if (request.recipe_path.empty() == request.resume_dir.empty())
+    if (!request.reproduce_dir.empty()) {
+      if (!request.recipe_path.empty() || !request.resume_dir.empty() || dry_run || !request.input_shape.empty())
+        throw edgeopt::UsageError("--reproduce RUN_DIR runs that run's recorded recipe; it takes no recipe, "
+                                  "--resume, --dry-run or --input-shape");
+      edgeopt::checkFinishedRun(request.reproduce_dir, "--reproduce");
+      const auto recorded = edgeopt::reproduceSets(request.reproduce_dir);
+      request.sets.insert(request.sets.begin(), recorded.begin(), recorded.end());
+    } else if (request.recipe_path.empty() == request.resume_dir.empty())
       throw edgeopt::UsageError(request.resume_dir.empty() ? "no recipe given (edgeopt-run RECIPE.yaml; see --help)"
                                                            : "give either a recipe or --resume RUN_DIR, not both");
     if (!request.resume_dir.empty() && (!request.sets.empty() || seed >= 0 || threads >= 0 || dry_run ||
@@ -168,8 +184,13 @@ int main(int argc, char** argv) {
     }
     joinDistributedRun();
     const std::string run_dir = runner.run();
-    if (edgeopt::dist::isMainProcess()) std::cout << run_dir << std::endl;
-    return 0;
+    if (!edgeopt::dist::isMainProcess()) return 0;
+    std::cout << run_dir << std::endl;
+    if (request.reproduce_dir.empty()) return 0;
+    const auto result = edgeopt::compareRuns(request.reproduce_dir, run_dir, tolerance);
+    std::cout << result.text() << std::flush;
+    return result.verdict == edgeopt::Reproduction::Verdict::Different ? static_cast<int>(edgeopt::ExitCode::Different)
+                                                                       : 0;
   } catch (const std::exception& e) {
     return edgeopt::reportError(e, rankPrefix());
   }

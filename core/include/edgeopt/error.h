@@ -14,6 +14,7 @@ enum class ExitCode : int {
   Recipe = 3,   // the recipe is invalid (file:line:col: key: message)
   Plugin = 4,   // a plugin could not be loaded or registered
   Input = 5,    // a model, checkpoint or data file is unreadable or malformed
+  Different = 6,  // --reproduce: the results differ from the recorded run's
   Interrupted = 130,  // stopped by Ctrl-C at a safe point (128 + SIGINT, as a shell reports it)
 };
 

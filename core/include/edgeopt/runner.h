@@ -22,6 +22,9 @@ struct RunRequest {
   std::vector<std::string> sets;  // --set PATH=VALUE (and --seed/--threads as sets)
   std::string output_dir;         // --output: the run directory itself
   std::string resume_dir;         // --resume RUN_DIR
+  // --reproduce RUN_DIR: run that run's recorded recipe (with `sets` on top)
+  // into a new run directory; see reproduce.h for the comparison.
+  std::string reproduce_dir;
   std::string command_line;       // for the manifest
   // --input-shape N,C,H,W: the model source's input_shape (over the
   // recipe's), recorded in the run's recipe.yaml; empty: none given.
