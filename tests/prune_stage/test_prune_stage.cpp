@@ -152,6 +152,31 @@ TEST_CASE("prune stage: global unstructured with a per-layer cap, sigmoid", "[pr
   CHECK(m->tensor("classifier.1.weight").ne(0).all().item<bool>());
 }
 
+TEST_CASE("prune stage: prunechannelunstructured, the ratio within every output channel, incremental", "[prune][stage]") {
+  const std::string dir = prepare("per-channel", R"(stages:
+  - kind: prune
+    type: prunechannelunstructured
+    ratio: 0.4
+    parametrization: incremental
+    layers: [type:Conv2d]
+    epochs: 3
+    init_train_epochs: 1
+    lr: 0.01
+)");
+  CliResult r = runCli("r.yaml --output run", dir, builtinPlugins());
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  auto m = GraphModule::load(dir + "/run/checkpoints/stage-0-prune.edgeopt");
+  const nlohmann::json j = pruneJson(dir + "/run");
+  CHECK(j["layers"].size() == 52);  // every conv, no classifier
+  for (const auto& layer : j["layers"]) {
+    const at::Tensor w = m->tensor(layer["tensor"].get<std::string>());
+    const at::Tensor rows = (w.reshape({w.size(0), -1}) == 0).sum(1);
+    INFO(layer["tensor"].get<std::string>());
+    CHECK(rows.eq(prune::pruneCount(w.numel() / w.size(0), 0.4)).all().item<bool>());
+  }
+}
+
 TEST_CASE("prune stage: n2m 2:4 and 41:64 final weights satisfy the pattern exactly", "[prune][stage]") {
   const std::string dir = prepare("n2m", R"(stages:
   - kind: prune
