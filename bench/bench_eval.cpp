@@ -6,10 +6,15 @@
 //   - resnet18 at 3 x 224 x 224 (fewer images, so the run stays short).
 // Batch sizes are interleaved round by round (machine noise hits all alike);
 // each cell is the median over rounds of images / seconds for a fixed number
-// of images. "vs best" = img/s / best img/s of that model.
+// of images. "vs best" = img/s / best img/s of that model. "cpu ms/img" is
+// the process's CPU time per image (user + system, all threads; median over
+// rounds): less sensitive than img/s to other processes on the machine.
 // Target: batch 512 within 10 % of the best batch size (vs best >= 0.90).
 // Usage: bench_eval [--rounds N] [--model mobilenet_v2|resnet18]
 //                   [--no-tune-malloc] (glibc's default settings, for comparison)
+//                   [--batch N]... (only these batch sizes)
+//                   [--train] (a training step instead: forward in training
+//                   mode + backward of the outputs' sum, gradients dropped)
 //                   [--profile] (also: microseconds per image spent in each op
 //                   kind, per batch size, timed between executor node callbacks)
 #include <edgeopt/graph_module.h>
@@ -25,6 +30,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <map>
 #include <string>
 #include <vector>
@@ -32,6 +38,12 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+double cpuSeconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -49,16 +61,19 @@ struct Case {
 int main(int argc, char** argv) {
   edgeopt::usePassiveOpenMPWait(argv);
   int rounds = 3;
-  bool tune = true, profile = false;
+  bool tune = true, profile = false, train = false;
   std::string only;
+  std::vector<int64_t> batches;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--rounds" && i + 1 < argc) rounds = std::max(1, std::atoi(argv[++i]));
     else if (a == "--model" && i + 1 < argc) only = argv[++i];
     else if (a == "--no-tune-malloc") tune = false;
     else if (a == "--profile") profile = true;
+    else if (a == "--train") train = true;
+    else if (a == "--batch" && i + 1 < argc) batches.push_back(std::max(1, std::atoi(argv[++i])));
     else {
-      std::fprintf(stderr, "usage: bench_eval [--rounds N] [--model NAME] [--no-tune-malloc] [--profile]\n");
+      std::fprintf(stderr, "usage: bench_eval [--rounds N] [--model NAME] [--no-tune-malloc] [--batch N]... [--train] [--profile]\n");
       return 2;
     }
   }
@@ -75,32 +90,43 @@ int main(int argc, char** argv) {
   edgeopt::ZooOptions big;  // torchvision's resnet18
   const std::vector<Case> cases = {{"mobilenet_v2 w0.5 1x28x28", "mobilenet_v2", small, 2048},
                                    {"resnet18 3x224x224", "resnet18", big, 256}};
-  const std::vector<int64_t> batches = {32, 64, 128, 256, 512};
+  if (batches.empty()) batches = {32, 64, 128, 256, 512};
 
-  std::printf("evaluation throughput (executor forward, eval, NoGradGuard), %d threads, %s malloc, "
-              "median of %d interleaved rounds\n",
+  std::printf("%s, %d threads, %s malloc, median of %d interleaved rounds\n",
+              train ? "training step throughput (forward + backward, train mode)"
+                    : "evaluation throughput (executor forward, eval, NoGradGuard)",
               threads, tune ? "tuned" : "default glibc", rounds);
-  std::printf("%-28s %6s %8s %10s %8s\n", "model", "batch", "images", "img/s", "vs best");
+  std::printf("%-28s %6s %8s %10s %8s %11s\n", "model", "batch", "images", "img/s", "vs best", "cpu ms/img");
   bool ok = true;
   for (const Case& c : cases) {
     if (!only.empty() && only != c.model) continue;
     auto model = edgeopt::buildZooModel(c.model, c.options);
-    model->eval();
+    model->train(train);
+    const auto params = model->parameters();
+    auto step = [&](const at::Tensor& x) {
+      if (!train) {
+        at::NoGradGuard no_grad;
+        model->forward({x});
+        return;
+      }
+      model->forward({x})[0].sum().backward();
+      for (auto p : params) p.mutable_grad() = at::Tensor();
+    };
     const int64_t size = c.options.input_size;
     std::vector<at::Tensor> inputs;
     for (int64_t b : batches) inputs.push_back(at::randn({b, c.options.in_channels, size, size}));
-    auto run = [&](size_t k) {  // seconds for c.images images at batches[k]
-      at::NoGradGuard no_grad;
+    std::vector<std::vector<double>> cpu(batches.size());
+    auto run = [&](size_t k) {  // images/s for c.images images at batches[k]
       const int64_t steps = (c.images + batches[k] - 1) / batches[k];
+      const double c0 = cpuSeconds();
       const auto t0 = Clock::now();
-      for (int64_t s = 0; s < steps; ++s) model->forward({inputs[k]});
+      for (int64_t s = 0; s < steps; ++s) step(inputs[k]);
       const double sec = std::chrono::duration<double>(Clock::now() - t0).count();
-      return static_cast<double>(steps * batches[k]) / sec;
+      const double n = static_cast<double>(steps * batches[k]);
+      cpu[k].push_back(1e3 * (cpuSeconds() - c0) / n);
+      return n / sec;
     };
-    {  // warm-up (the first rounds' medians absorb the rest)
-      at::NoGradGuard no_grad;
-      model->forward({inputs[0]});
-    }
+    step(inputs[0]);  // warm-up (the medians over rounds absorb the rest)
     std::vector<std::vector<double>> rates(batches.size());
     for (int r = 0; r < rounds; ++r)
       for (size_t k = 0; k < batches.size(); ++k) rates[k].push_back(run(k));
@@ -109,11 +135,11 @@ int main(int argc, char** argv) {
     const double best = *std::max_element(med.begin(), med.end());
     for (size_t k = 0; k < batches.size(); ++k) {
       const int64_t steps = (c.images + batches[k] - 1) / batches[k];
-      std::printf("%-28s %6ld %8ld %10.1f %8.2f\n", c.label.c_str(), static_cast<long>(batches[k]),
-                  static_cast<long>(steps * batches[k]), med[k], med[k] / best);
+      std::printf("%-28s %6ld %8ld %10.1f %8.2f %11.2f\n", c.label.c_str(), static_cast<long>(batches[k]),
+                  static_cast<long>(steps * batches[k]), med[k], med[k] / best, median(cpu[k]));
     }
     const double last = med.back() / best;
-    if (profile) {  // one more pass per batch size, timing each node from the previous callback
+    if (profile && !train) {  // one more pass per batch size, timing each node from the previous callback
       std::vector<std::map<std::string, double>> per_op(batches.size());
       std::map<std::string, double> total;
       for (size_t k = 0; k < batches.size(); ++k) {
@@ -144,7 +170,7 @@ int main(int argc, char** argv) {
         std::printf("\n");
       }
     }
-    std::printf("%-28s batch 512 at %.2f of the best: %s\n", c.label.c_str(), last,
+    std::printf("%-28s batch %ld at %.2f of the best: %s\n", c.label.c_str(), static_cast<long>(batches.back()), last,
                 last >= 0.90 ? "ok (target >= 0.90)" : "BELOW target 0.90");
     ok = ok && last >= 0.90;
     std::fflush(stdout);
