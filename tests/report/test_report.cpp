@@ -248,7 +248,7 @@ TEST_CASE("report.html: the console check sees a page that loads from elsewhere"
   CHECK(consoleLines(b.err)[0].find("Content Security Policy") != std::string::npos);
 }
 
-TEST_CASE("report.html: layer tables show sparsity when weights have zeros", "[report]") {
+TEST_CASE("report.html: layer tables show sparsity when weights have zeros, prune.json its pruning", "[report]") {
   const std::string dir = scratchDir("report-sparsity");
   edgeopt::ir::ModelBuilder b;
   auto* x = b.input("x");
@@ -262,7 +262,15 @@ TEST_CASE("report.html: layer tables show sparsity when weights have zeros", "[r
   model->save(dir + "/run/checkpoints/stage-0-prune.edgeopt");
   writeText(dir + "/run/state.json", R"({"completed_stages": 1, "metrics": [{"stage": 0, "kind": "prune", "val_top1": 12.5}]})");
   writeText(dir + "/run/recipe.yaml", "stages:\n  - kind: prune\n  - kind: export\n");
+  writeText(dir + "/run/stages/0-prune/prune.json",
+            R"({"type": "channel", "ratio": 0.75, "params": {"before": 36, "after": 9},
+                "groups": [{"producers": ["conv"], "channels": 4, "kept": 1}],
+                "skipped": [{"producers": ["head"], "reason": "graph output"}]})");
   const std::string html = edgeopt::renderRunReport(dir + "/run");
+  CHECK(html.find("<h2>Pruning</h2>") != std::string::npos);
+  CHECK(html.find("<tr><td>params</td><td>36 -&gt; 9</td></tr>") != std::string::npos);
+  CHECK(html.find("<tr><td>conv</td><td class=\"num\">4</td><td class=\"num\">1</td></tr>") != std::string::npos);
+  CHECK(html.find("<tr><td>head</td><td>graph output</td></tr>") != std::string::npos);
   CHECK(html.find("<th class=\"num\">sparsity %</th>") != std::string::npos);
   CHECK(html.find("<td class=\"num\">75.0</td>") != std::string::npos);
   CHECK(html.find("weight sparsity 75.00 %") != std::string::npos);

@@ -485,6 +485,56 @@ std::string renderRunReport(const std::string& run_dir) {
     }
   }
 
+  // Pruning: each prune stage's prune.json (settings, totals, channel groups, skipped layers).
+  bool prune_heading = false;
+  for (const auto& s : stages) {
+    const std::string text = readOr((dir / "stages" / (std::to_string(s.index) + "-" + s.kind) / "prune.json").string());
+    if (text.empty()) continue;
+    ordered_json j;
+    try {
+      j = ordered_json::parse(text);
+    } catch (const std::exception& e) {
+      html += "<p class=\"warn\">" + escape("prune.json of stage " + std::to_string(s.index) + " is malformed: " + e.what()) + "</p>\n";
+      continue;
+    }
+    if (!j.is_object()) continue;
+    if (!prune_heading) html += "<h2>Pruning</h2>\n", prune_heading = true;
+    html += "<h3>Stage " + std::to_string(s.index) + "</h3>\n";
+    report::Table settings{{"setting", "value"}, {}, {}, "prune-settings"};
+    for (const char* key : {"type", "ratio", "n", "m", "global", "parametrization", "importance", "physical"})
+      if (j.contains(key)) settings.rows.push_back({key, escape(jsonText(j[key]))});
+    auto beforeAfter = [&](const char* key, const char* label) {
+      if (j.contains(key) && j[key].is_object() && j[key].contains("before") && j[key].contains("after"))
+        settings.rows.push_back({label, escape(jsonText(j[key]["before"]) + " -> " + jsonText(j[key]["after"]))});
+    };
+    beforeAfter("params", "params");
+    beforeAfter("channels", "channels");
+    if (j.contains("total") && j["total"].is_object() && j["total"].contains("sparsity") && j["total"]["sparsity"].is_number())
+      settings.rows.push_back({"sparsity of the pruned tensors", report::fixed(100.0 * j["total"]["sparsity"].get<double>(), 2) + " %"});
+    html += settings.render();
+    if (j.contains("groups") && j["groups"].is_array() && !j["groups"].empty()) {
+      report::Table groups{{"channel group (producers)", "channels", "kept"}, {}, {1, 2}, "prune-groups"};
+      for (const auto& g : j["groups"]) {
+        std::string names;
+        if (g.contains("producers") && g["producers"].is_array())
+          for (const auto& n : g["producers"]) names += (names.empty() ? "" : ", ") + escape(jsonText(n));
+        groups.rows.push_back({names, g.contains("channels") ? escape(jsonText(g["channels"])) : "",
+                               g.contains("kept") ? escape(jsonText(g["kept"])) : ""});
+      }
+      html += groups.render();
+    }
+    if (j.contains("skipped") && j["skipped"].is_array() && !j["skipped"].empty()) {
+      report::Table skipped{{"skipped", "reason"}, {}, {}, "prune-skipped"};
+      for (const auto& k : j["skipped"]) {
+        std::string what = k.contains("layer") ? jsonText(k["layer"]) : "";
+        if (what.empty() && k.contains("producers") && k["producers"].is_array())
+          for (const auto& n : k["producers"]) what += (what.empty() ? "" : ", ") + jsonText(n);
+        skipped.rows.push_back({escape(what), escape(k.value("reason", ""))});
+      }
+      html += skipped.render();
+    }
+  }
+
   // Per-layer tables: the final model open, each earlier distinct model folded.
   html += "<h2>Layers</h2>\n";
   const StageInfo* last_done = nullptr;
