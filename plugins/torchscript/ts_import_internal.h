@@ -170,6 +170,7 @@ class Importer {
   void callMethod(const jit::Node* n, Env& env);
   void callFunction(const jit::Node* n, Env& env);
   void stochasticDepth(const ModuleRef& m, const std::vector<SVal>& args, const jit::Node* n, Env& env);
+  void multiheadAttention(const ModuleRef& m, const std::vector<SVal>& args, const jit::Node* n, Env& env);
   void registerTensors(const c10::intrusive_ptr<c10::ivalue::Object>& obj, const std::string& prefix);
   ir::Scope scopeOf(const std::string& path) const;
 

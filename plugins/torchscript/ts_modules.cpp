@@ -5,6 +5,8 @@
 
 #include <torch/csrc/jit/api/function_impl.h>
 
+#include <cmath>
+
 namespace edgeopt::torchscript::detail {
 
 void Importer::getAttr(const jit::Node* n, Env& env) {
@@ -76,6 +78,8 @@ void Importer::callMethod(const jit::Node* n, Env& env) {
 
   if (m->type == "StochasticDepth" && name == "forward" && hasOp("stochastic_depth"))
     return stochasticDepth(*m, args, n, env);
+  if (m->type == "MultiheadAttention" && name == "forward" && hasOp("select"))
+    return multiheadAttention(*m, args, n, env);
 
   jit::Function* fn = m->obj->type()->findMethod(name);
   if (!fn) throw Abort{"module '" + m->path + "' (" + m->type + ") has no method '" + name + "'"};
@@ -135,6 +139,70 @@ void Importer::stochasticDepth(const ModuleRef& m, const std::vector<SVal>& args
     ++training_reads_;
   env[n->output()] =
       result(emit("stochastic_depth", {args[1].cell->value}, {{"p", *p}, {"mode", mode.toStringRef()}}));
+}
+
+// nn.MultiheadAttention as self-attention (query, key and value the same
+// tensor; no masks, no attention weights returned, in_proj packed, no bias_k/v,
+// no zero attention): its scripted forward branches on tensor identity and
+// dtypes, so it becomes the ops of F.multi_head_attention_forward's math
+// instead, with the sequence length from the input's known shape:
+//   qkv = linear(x, in_proj) -> [N, L, 3, H, D] -> q, k, v [N, H, L, D]
+//   y = softmax(q / sqrt(D) @ k^T) (dropout p when training) @ v
+//   out_proj(y -> [N, L, E]); (out, None)
+// (batch_first; otherwise x and out are transposed [L, N, E]).
+void Importer::multiheadAttention(const ModuleRef& m, const std::vector<SVal>& args, const jit::Node* n, Env& env) {
+  auto type = m.obj->type();
+  auto attr = [&](const char* name) {  // an attribute, or a __constants__ entry (batch_first)
+    if (type->findAttributeSlot(name)) return m.obj->getAttr(name);
+    return type->hasConstant(name) ? type->getConstant(name) : c10::IValue();
+  };
+  auto reject = [&](const std::string& why) {
+    unsupported(n, "MultiheadAttention " + why);
+    setAllDynamic(n, env);
+  };
+  if (args.size() < 6 || !args[1].isTensor()) return reject("without a tensor query");
+  if (args[1].cell->poison) return setAllDynamic(n, env);
+  if (!args[2].isTensor() || !args[3].isTensor() || args[2].cell != args[1].cell || args[3].cell != args[1].cell)
+    return reject("other than self-attention (query, key and value the same tensor)");
+  auto need_weights = asBool(args[5]);
+  if (!args[4].isNone() || (args.size() > 6 && !args[6].isNone()) || !need_weights || *need_weights)
+    return reject("with masks or need_weights=True");
+  const c10::IValue heads = attr("num_heads"), embed = attr("embed_dim"), batch_first = attr("batch_first"),
+                    p = attr("dropout"), same_dim = attr("_qkv_same_embed_dim"), zero = attr("add_zero_attn");
+  if (!heads.isInt() || !embed.isInt() || !batch_first.isBool() || !p.isDouble() || !same_dim.isBool() ||
+      !same_dim.toBool() || (zero.isBool() && zero.toBool()) || !attr("bias_k").isNone() ||
+      !attr("bias_v").isNone())
+    return reject("with separate q/k/v projections, bias_k/bias_v or add_zero_attn");
+  const std::string w_in = join(m.path, "in_proj_weight"), b_in = join(m.path, "in_proj_bias");
+  const std::string w_out = join(m.path, "out_proj.weight"), b_out = join(m.path, "out_proj.bias");
+  if (!gm_->hasTensor(w_in) || !gm_->hasTensor(w_out)) return reject("without in_proj_weight and out_proj");
+  ir::Value* x = args[1].cell->value;
+  const auto shape = x->shape();
+  if (!shape || shape->size() != 3) return reject("needs the input's shape (set input_shape)");
+  const int64_t H = heads.toInt(), E = embed.toInt(), D = E / H;
+  const bool bf = batch_first.toBool();
+  const int64_t L = bf ? (*shape)[1] : (*shape)[0];
+  if (L < 0) return reject("needs a known sequence length (set input_shape)");
+  if (!bf) x = emit("transpose", {x}, {{"dim0", int64_t{0}}, {"dim1", int64_t{1}}});
+  std::vector<ir::Value*> in_proj = {x, paramCell(w_in)->value};
+  if (gm_->hasTensor(b_in)) in_proj.push_back(paramCell(b_in)->value);
+  ir::Value* qkv = emit("reshape", {emit("linear", in_proj)}, {{"shape", Ints{-1, L, 3, H, D}}});
+  qkv = emit("permute", {qkv}, {{"dims", Ints{2, 0, 3, 1, 4}}});
+  auto pick = [&](int64_t i) { return emit("select", {qkv}, {{"dim", int64_t{0}}, {"index", i}}); };
+  ir::Value* q = emit("div", {pick(0)}, {{"other", std::sqrt(static_cast<double>(D))}});
+  ir::Value* k = emit("transpose", {pick(1)}, {{"dim0", int64_t{-2}}, {"dim1", int64_t{-1}}});
+  ir::Value* a = emit("softmax", {emit("matmul", {q, k})}, {{"dim", int64_t{-1}}});
+  if (p.toDouble() > 0) {
+    training_ops_.push_back(m.path);
+    ++training_reads_;  // the scripted forward passes self.training on
+    a = emit("dropout", {a}, {{"p", p.toDouble()}});
+  }
+  ir::Value* y = emit("transpose", {emit("matmul", {a, pick(2)})}, {{"dim0", int64_t{1}}, {"dim1", int64_t{2}}});
+  std::vector<ir::Value*> out_proj = {emit("reshape", {y}, {{"shape", Ints{-1, L, E}}}), paramCell(w_out)->value};
+  if (gm_->hasTensor(b_out)) out_proj.push_back(paramCell(b_out)->value);
+  ir::Value* out = emit("linear", out_proj);
+  if (!bf) out = emit("transpose", {out}, {{"dim0", int64_t{0}}, {"dim1", int64_t{1}}});
+  env[n->output()] = SVal::sequence(SVal::Kind::Tuple, {result(out), SVal::constant(c10::IValue())});
 }
 
 // Parameters and buffers in state_dict order: a module's own parameters, then

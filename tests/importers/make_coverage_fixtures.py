@@ -87,7 +87,18 @@ def ocr_head(out_dir):
 
 # name -> input size (ConvNeXt reduces 32x, GoogLeNet's aux classifiers see
 # size/16: 96 px gives 6x6, which does not divide into their 4x4 pool).
-CLASSIFIERS = {"convnext_tiny": 32, "googlenet": 96}
+# vit_small: vit_b_16's patches (16 px) and structure at a reduced size (32 px
+# images, 2 layers, width 64, 4 heads).
+CLASSIFIERS = {"convnext_tiny": 32, "googlenet": 96, "vit_small": 32}
+
+
+def build(name):
+    if name == "googlenet":
+        return torchvision.models.googlenet(num_classes=10, aux_logits=True, init_weights=False)
+    if name == "vit_small":
+        return torchvision.models.vision_transformer.VisionTransformer(
+            image_size=32, patch_size=16, num_layers=2, num_heads=4, hidden_dim=64, mlp_dim=128, num_classes=10)
+    return getattr(torchvision.models, name)(num_classes=10)
 
 
 def randomise_norms(model):
@@ -99,6 +110,8 @@ def randomise_norms(model):
                 m.bias.normal_(0, 0.1)
             if hasattr(m, "layer_scale"):  # torchvision CNBlock: 1e-6 at init
                 m.layer_scale.uniform_(0.1, 0.5)
+            if isinstance(m, nn.Linear) and not m.weight.any():  # ViT's head: zeros at init
+                m.reset_parameters()
 
 
 def watched(state):
@@ -115,8 +128,7 @@ def watched(state):
 
 def classifier(name, size, out_dir):
     torch.manual_seed(SEED)
-    kwargs = {"aux_logits": True, "init_weights": False} if name == "googlenet" else {}
-    model = getattr(torchvision.models, name)(num_classes=10, **kwargs)
+    model = build(name)
     randomise_norms(model)
     model.eval()
     torch.jit.script(model).save(os.path.join(out_dir, name + ".script.pt"))

@@ -162,3 +162,20 @@ TEST_CASE("coverage: expand by a run-time batch size and select (ViT's class tok
   WARN("class token: ONNX Runtime max abs diff " << diff);
   CHECK(diff <= 1e-6);
 }
+
+// ViT (vit_b_16's 16 px patches at a reduced size): the class token's expand,
+// x[:, 0], and nn.MultiheadAttention, whose scripted forward branches on
+// tensor identity, imported as its math (linear, select, matmul, softmax).
+TEST_CASE("coverage: scripted ViT (16 px patches, 32 px, 2 layers) matches PyTorch and exports to ONNX Runtime",
+          "[importers][torchscript][coverage]") {
+  const std::string prefix = coverageFixture("vit_small");
+  test::ParityTolerance tol = kTolerance;
+  tol.names = false;  // in_proj_weight is MultiheadAttention's, not a Linear's
+  test::checkScriptParity(prefix, tol, "input_shape: [1, 3, 32, 32]");
+  auto m = test::importScriptFile(prefix + ".script.pt", "eval", "input_shape: [1, 3, 32, 32]");
+  CHECK(countOps(*m, "softmax") == 2);
+  CHECK(countOps(*m, "expand") == 1);
+  const auto [diff, bound] = ortDiff(*m, "vit_small", test::scratchDir("coverage-vit"));
+  WARN("vit_small: ONNX Runtime max abs diff " << diff << " (bound " << bound << ")");
+  CHECK(diff <= bound);
+}
