@@ -59,7 +59,7 @@ TEST_CASE("coverage: scripted convnext_tiny (32 px) matches PyTorch and exports 
   CHECK(diff <= bound);
 }
 
-TEST_CASE("coverage: scripted googlenet (96 px) matches PyTorch; its inference export drops the aux classifiers",
+TEST_CASE("coverage: scripted googlenet (96 px) matches PyTorch, and its inference export drops the aux classifiers",
           "[importers][torchscript][coverage]") {
   const std::string prefix = coverageFixture("googlenet");
   test::checkScriptParity(prefix, kTolerance);
