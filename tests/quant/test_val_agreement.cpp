@@ -111,7 +111,8 @@ void checkAgreement(int64_t count) {
   INFO("agreement " << agreement << ", max diff " << max_lsb << " LSB, top-1 " << top1_ours << " / " << top1_ort);
   CHECK(agreement >= 0.995);
   CHECK(top1_ours > 0.6);  // the model learned: agreement of a trained net, not of noise
-X
+  // measured: 1-2 LSB (ORT's accumulation order vs ATen's); 2 LSB computed in float lands a hair above 2.0.
+  CHECK(max_lsb <= 2.0 + 1e-3);
   CHECK(within_1 >= 0.999);
 }
 
