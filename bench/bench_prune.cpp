@@ -6,7 +6,9 @@
 // Node.js and tests/tools/ort are there). Target (issue 10): MACs cut >= 45 %,
 // speedup >= 1.6x.
 //
-//   bench_prune [--ratio 0.3] [--runs 20] [--work DIR]
+//   bench_prune [--ratio 0.3] [--runs 20] [--work DIR] [--profile]
+// --profile: per-node median times at batch 1, dense vs pruned, the nodes
+// that lost most (or gained least) listed first.
 #include <edgeopt/config.h>
 #include <edgeopt/exporter.h>
 #include <edgeopt/graph_module.h>
@@ -27,6 +29,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -69,19 +72,56 @@ std::vector<double> interleaved(const std::vector<edgeopt::GraphModule*>& models
   return out;
 }
 
+// Median microseconds of every node (by name) over `runs` batch-1 forwards.
+std::map<std::string, double> nodeTimes(edgeopt::GraphModule& m, int runs) {
+  at::NoGradGuard no_grad;
+  const at::Tensor x = at::randn({1, 3, 224, 224});
+  std::map<std::string, std::vector<double>> times;
+  for (int r = 0; r < runs; ++r) {
+    auto last = Clock::now();
+    m.forward({x}, [&](const edgeopt::ir::Node& n, const std::vector<at::Tensor>&) {
+      const auto now = Clock::now();
+      times[n.name()].push_back(std::chrono::duration<double, std::micro>(now - last).count());
+      last = now;
+    });
+  }
+  std::map<std::string, double> out;
+  for (auto& [name, t] : times) out[name] = median(t);
+  return out;
+}
+
+void printProfile(edgeopt::GraphModule& dense, edgeopt::GraphModule& pruned, int runs) {
+  auto d = nodeTimes(dense, runs), p = nodeTimes(pruned, runs);
+  std::vector<std::pair<double, std::string>> order;
+  for (auto& [name, us] : d)
+    if (p.count(name)) order.emplace_back(us - p[name], name);
+  std::sort(order.begin(), order.end());
+  std::printf("  per node at batch 1 (median us): dense, pruned, input shape of the pruned one\n");
+  for (size_t i = 0; i < order.size() && i < 15; ++i) {
+    const std::string& name = order[i].second;
+    const edgeopt::ir::Node* n = pruned.graph().findNode(name);
+    std::string shape = n && n->numInputs() && n->input(0)->shape() ? edgeopt::ir::formatShape(*n->input(0)->shape()) : "";
+    std::printf("    %-28s %-12s %9.1f %9.1f  %s\n", name.c_str(), n ? n->target().c_str() : "", d[name], p[name],
+                shape.c_str());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  edgeopt::usePassiveOpenMPWait(argv);  // re-executes once with OMP_WAIT_POLICY=passive
   double ratio = 0.3;
   int runs = 20;
+  bool profile = false;
   std::string work = "bench-work/prune";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--ratio" && i + 1 < argc) ratio = std::atof(argv[++i]);
     else if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
     else if (a == "--work" && i + 1 < argc) work = argv[++i];
+    else if (a == "--profile") profile = true;
     else {
-      std::fprintf(stderr, "usage: bench_prune [--ratio R] [--runs N] [--work DIR]\n");
+      std::fprintf(stderr, "usage: bench_prune [--ratio R] [--runs N] [--work DIR] [--profile]\n");
       return 2;
     }
   }
@@ -119,6 +159,8 @@ int main(int argc, char** argv) {
     std::printf("  executor batch %2lld: dense %8.2f ms, pruned %8.2f ms, speedup %.2fx (median of %d)\n",
                 static_cast<long long>(batch), t[0], t[1], t[0] / t[1], n);
   }
+
+  if (profile) printProfile(*dense, *pruned, runs);
 
   // ONNX Runtime on the exports, through the same script as the surgery numbers.
   const std::string node_modules = std::string(EDGEOPT_SOURCE_DIR) + "/tests/tools/ort/node_modules";
