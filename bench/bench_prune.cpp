@@ -13,6 +13,7 @@
 #include <edgeopt/exporter.h>
 #include <edgeopt/graph_module.h>
 #include <edgeopt/ir/shape_prop.h>
+#include <edgeopt/ir/summary.h>
 #include <edgeopt/plugin_host.h>
 #include <edgeopt/prune/channel_groups.h>
 #include <edgeopt/prune/masks.h>
@@ -40,19 +41,6 @@ using Clock = std::chrono::steady_clock;
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
-}
-
-int64_t totalMacs(const edgeopt::GraphModule& m) {
-  int64_t macs = 0;
-  for (const edgeopt::ir::Node* n : m.graph().nodes())
-    if (auto it = n->meta().find("macs"); it != n->meta().end()) macs += std::any_cast<int64_t>(it->second);
-  return macs;
-}
-
-int64_t totalParams(const edgeopt::GraphModule& m) {
-  int64_t n = 0;
-  for (const auto& [name, t] : m.namedParameters()) n += t.numel();
-  return n;
 }
 
 // Median forward time (ms) of each model at `batch`, runs interleaved.
@@ -146,13 +134,14 @@ int main(int argc, char** argv) {
   edgeopt::prune::removeChannels(*pruned, deps, keeps);
   pruned->eval();
 
-  const double mac_cut = 1.0 - double(totalMacs(*pruned)) / double(totalMacs(*dense));
-  const double param_cut = 1.0 - double(totalParams(*pruned)) / double(totalParams(*dense));
+  const auto before = edgeopt::ir::summarize(*dense, input), after = edgeopt::ir::summarize(*pruned, input);
+  const double mac_cut = 1.0 - double(after.totalMacs) / double(before.totalMacs);
+  const double param_cut = 1.0 - double(after.totalParams) / double(before.totalParams);
   std::printf("resnet18 224x224, %.0f %% of each prunable channel group removed (FPGM), %d threads\n", 100 * ratio,
               threads);
   std::printf("  MACs %.2f G -> %.2f G (cut %.1f %%), params %.2f M -> %.2f M (cut %.1f %%)\n",
-              totalMacs(*dense) / 1e9, totalMacs(*pruned) / 1e9, 100 * mac_cut, totalParams(*dense) / 1e6,
-              totalParams(*pruned) / 1e6, 100 * param_cut);
+              before.totalMacs / 1e9, after.totalMacs / 1e9, 100 * mac_cut, before.totalParams / 1e6,
+              after.totalParams / 1e6, 100 * param_cut);
   for (int64_t batch : {1, 32}) {
     const int n = batch == 1 ? runs * 3 : std::max(3, runs / 4);
     auto t = interleaved({dense.get(), pruned.get()}, batch, n);

@@ -11,6 +11,7 @@
 #include "python_fixtures.h"
 
 #include <edgeopt/ir/shape_prop.h>
+#include <edgeopt/ir/summary.h>
 #include <edgeopt/model_source.h>
 #include <edgeopt/prune/channel_groups.h>
 #include <edgeopt/prune/masks.h>
@@ -39,13 +40,6 @@ std::shared_ptr<GraphModule> torchvisionModel(const std::string& name) {
   return m;
 }
 
-int64_t totalMacs(const GraphModule& m) {
-  int64_t macs = 0;
-  for (const ir::Node* n : m.graph().nodes())
-    if (auto it = n->meta().find("macs"); it != n->meta().end()) macs += std::any_cast<int64_t>(it->second);
-  return macs;
-}
-
 struct Pruned {
   size_t prunable = 0;
   double mac_ratio = 1;
@@ -54,8 +48,7 @@ struct Pruned {
 Pruned pruneAndCheck(const std::string& label, std::shared_ptr<GraphModule> m) {
   const ir::Shape input{1, 3, kSize, kSize};
   m->setExampleInputShapes({input});
-  ir::propagateShapes(*m, {input});
-  const int64_t macs_before = totalMacs(*m);
+  const int64_t macs_before = ir::summarize(*m, input).totalMacs;  // propagates shapes
   auto deps = analyzeChannels(*m);
   Pruned result;
   std::vector<at::Tensor> keeps;
@@ -72,7 +65,7 @@ Pruned pruneAndCheck(const std::string& label, std::shared_ptr<GraphModule> m) {
   auto pruned = m->clone();
   removeChannels(*pruned, deps, keeps);
   pruned->lint();
-  result.mac_ratio = double(totalMacs(*pruned)) / double(macs_before);
+  result.mac_ratio = double(ir::summarize(*pruned, input).totalMacs) / double(macs_before);
 
   at::manual_seed(1);
   const at::Tensor x = at::randn({2, 3, kSize, kSize});
