@@ -1,5 +1,5 @@
 // Pruning and quantization combine (the Python original says they can't):
-// prune (2:4 N:M) -> qat -> qdq_onnx on a tiny image folder. The zeros the
+// prune (2:4 N:M) -> qat -> qdq_onnx on the brightness classes. The zeros the
 // prune stage leaves survive QAT training (fake quantization keeps zero
 // weights at zero and gives them no gradient) and are int8 zeros in the QDQ
 // export, conv+BN folding included.
@@ -7,8 +7,8 @@
 
 #include <ATen/ATen.h>
 #include <onnx/onnx_pb.h>
-#include <opencv2/imgcodecs.hpp>
 
+#include "brightness_classes.h"
 #include "cli_runner.h"
 #include "test_support.h"
 
@@ -20,20 +20,6 @@ using namespace edgeopt;
 using namespace edgeopt::test;
 
 namespace {
-
-void writeImages(const std::string& root) {
-  for (const char* split : {"train", "val"})
-    for (int c = 0; c < 2; ++c) {
-      const std::string dir = root + "/" + split + "/" + (c ? "light" : "dark");
-      std::filesystem::create_directories(dir);
-      for (int i = 0; i < 8; ++i) {
-        cv::Mat image(32, 32, CV_8UC3);
-        cv::RNG rng(static_cast<uint64_t>(100 * c + i + (split[0] == 'v' ? 50 : 0)));
-        rng.fill(image, cv::RNG::UNIFORM, c ? 150 : 0, c ? 256 : 106);
-        cv::imwrite(dir + "/" + std::to_string(i) + ".png", image);
-      }
-    }
-}
 
 // The int8 weight initializers of a QDQ export, by conv/linear name
 // ("<layer>.weight_quant/quantized").
@@ -60,19 +46,19 @@ std::map<std::string, at::Tensor> int8Weights(const std::string& file) {
 
 TEST_CASE("prune then qat: the pruned zeros survive QAT and are int8 zeros in the QDQ export", "[prune][stage][quant]") {
   const std::string dir = scratchDir("prune-qat");
-  writeImages(dir + "/data");
+  makeBrightnessClasses(dir + "/data", 0, 3);
   writeText(dir + "/r.yaml", R"(version: 1
 name: prune-qat
 seed: 0
 threads: 1
-model: {source: zoo, name: mobilenet_v2, num_classes: 2, input_size: 32, width_mult: 0.25}
+model: {source: zoo, name: mobilenet_v2, num_classes: 3, input_size: 32, width_mult: 0.25}
 data:
   dataset: imagenet
   root: data
   batch_size: 8
   workers: 0
-  train_transforms: [{normalize: {mean: [0.5], std: [0.25]}}]
-  val_transforms: [{normalize: {mean: [0.5], std: [0.25]}}]
+  train_transforms: [{resize: 32}, {normalize: {mean: [0.3], std: [0.3]}}]
+  val_transforms: [{resize: 32}, {normalize: {mean: [0.3], std: [0.3]}}]
 stages:
   - kind: prune
     type: n2m
