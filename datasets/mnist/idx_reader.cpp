@@ -1,9 +1,9 @@
 #include "idx_reader.h"
 
 #include <edgeopt/error.h>
-
 #include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 
@@ -65,8 +65,18 @@ Array read(const std::string& path, size_t ndims) {
     total *= n;
     if (total > (size_t{1} << 34)) throw InputError(path + ": implausible sizes in the IDX header");
   }
-  a.data.resize(total);
-  const size_t got = readSome(f.get(), path, a.data.data(), total);
+  // The header's sizes are only a claim: a 20-byte file may announce 16 GiB.
+  // Memory grows with the bytes actually read (chunks of 64 MiB), so a
+  // truncated file fails as truncated instead of allocating its claim.
+  size_t got = 0;
+  while (got < total) {
+    const size_t chunk = std::min<size_t>(total - got, size_t{1} << 26);
+    a.data.resize(got + chunk);
+    const size_t n = readSome(f.get(), path, a.data.data() + got, chunk);
+    got += n;
+    if (n < chunk) break;
+  }
+  a.data.resize(got);
   if (got != total)
     throw InputError(path + ": truncated: " + std::to_string(got) + " of " + std::to_string(total) + " data bytes");
   uint8_t extra;
