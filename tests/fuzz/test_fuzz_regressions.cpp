@@ -1,12 +1,13 @@
 // Inputs the fuzz harnesses (fuzz/) found, committed under fuzz/regressions/
 // <target>/: each must now fail with its one documented error line.
 #include <edgeopt/error.h>
+#include <edgeopt/image_io.h>
+
+#include <string>
 
 #include "idx_reader.h"
 #include "memory_cap.h"
 #include "test_support.h"
-
-#include <string>
 
 namespace {
 
@@ -23,4 +24,14 @@ TEST_CASE("idx: a 16-byte file announcing 16 GiB fails as truncated within 1 GiB
   const auto r = edgeopt::test::runWithMemoryCap(kOneGiB, [&] { edgeopt::idx::read(path, 3); });
   CHECK(r.completed);
   CHECK(r.error == path + ": truncated: 0 of 17179869184 data bytes");
+}
+
+TEST_CASE("image: a 331-byte gray JPEG declaring 65500x65500 fails before allocating its 4 GiB", "[fuzz][image]") {
+  // The harness's first byte picks the channel count (fuzz_image.cpp); 0: 3 channels.
+  const std::string bytes = edgeopt::test::readText(regression("image", "jpeg-declares-65500x65500.bin")).substr(1);
+  REQUIRE(bytes.size() == 331);
+  const auto r = edgeopt::test::runWithMemoryCap(kOneGiB, [&] { edgeopt::decodeImage(bytes, "declared.jpg", 3); });
+  CHECK(r.completed);
+  CHECK(r.error ==
+        "declared.jpg: 65500x65500 pixels, more than the 1073741824 an image may have (CV_IO_MAX_IMAGE_PIXELS)");
 }

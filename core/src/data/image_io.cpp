@@ -1,17 +1,16 @@
 // Image decoding with OpenCV, strict about truncated files (see image_io.h).
 #include <edgeopt/error.h>
 #include <edgeopt/image_io.h>
-
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
-
 #include <jpeglib.h>
 
 #include <cerrno>
 #include <csetjmp>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 namespace edgeopt {
 
@@ -74,6 +73,20 @@ std::string readAll(const std::string& path) {
   return bytes;
 }
 
+// The most pixels an image may have: OpenCV's own limit for what imdecode
+// accepts (CV_IO_MAX_IMAGE_PIXELS, default 2^30), applied to the JPEG path too,
+// so that a 1 KB file whose header declares 65500 x 65500 fails before its
+// 12 GB are allocated and decoded.
+uint64_t maxImagePixels() {
+  static const uint64_t limit = [] {
+    const char* env = std::getenv("CV_IO_MAX_IMAGE_PIXELS");
+    char* end = nullptr;
+    const unsigned long long v = env ? std::strtoull(env, &end, 10) : 0;
+    return env && end != env && *end == '\0' && v > 0 ? uint64_t{v} : uint64_t{1} << 30;
+  }();
+  return limit;
+}
+
 // libjpeg reports a fatal error through error_exit, which must not return:
 // jump back into decodeJpeg (C frames can't carry a C++ exception).
 struct JpegErrorJump {
@@ -90,7 +103,7 @@ struct JpegErrorJump {
 // IDCT, fancy upsampling), so the same pixels, ~20% faster (no intermediate
 // buffer or copy). Anything else (CMYK, Adobe RGB, a libjpeg error) gives an
 // empty Mat and goes to cv::imdecode, which decodes or reports it as before.
-cv::Mat decodeJpeg(const std::string& bytes) {
+cv::Mat decodeJpeg(const std::string& bytes, const std::string& name) {
   jpeg_decompress_struct info;
   JpegErrorJump error;
   info.err = jpeg_std_error(&error.mgr);
@@ -110,6 +123,13 @@ cv::Mat decodeJpeg(const std::string& bytes) {
   if (!color && !gray) {
     jpeg_destroy_decompress(&info);
     return cv::Mat();
+  }
+  const uint64_t pixels = uint64_t{info.image_width} * info.image_height;
+  if (pixels > maxImagePixels()) {
+    jpeg_destroy_decompress(&info);
+    throw InputError(name + ": " + std::to_string(info.image_width) + "x" + std::to_string(info.image_height) +
+                     " pixels, more than the " + std::to_string(maxImagePixels()) +
+                     " an image may have (CV_IO_MAX_IMAGE_PIXELS)");
   }
   info.out_color_space = color ? JCS_EXT_BGR : JCS_GRAYSCALE;
   jpeg_start_decompress(&info);
@@ -136,7 +156,7 @@ cv::Mat decodeImage(const std::string& bytes, const std::string& name, int chann
   std::string cut = truncation(bytes);
   if (!cut.empty()) throw InputError(name + ": " + cut);
   cv::Mat raw;
-  if (startsWith(bytes, "\xFF\xD8", 2)) raw = decodeJpeg(bytes);
+  if (startsWith(bytes, "\xFF\xD8", 2)) raw = decodeJpeg(bytes, name);
   if (raw.empty()) {
     try {
       raw = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8U, const_cast<char*>(bytes.data())),
