@@ -367,11 +367,21 @@ std::string Runner::run() {
     RunStageContext ctx(r, dir, I.model, state, static_cast<int>(i));
     ctx.setResumed(state.progress_state);
     ctx.setDatasetOpener([&I, &dir] { return I.openRecordedDataset(dir); });
+    const auto stage_started = std::chrono::steady_clock::now();
+    const double cpu_started = processCpuSeconds();
     try {
       atStep(c, "stage", [&] { I.stages[i].stage->run(ctx); });
     } catch (const Interrupted&) {  // a stage that stopped between its own steps
       throw interruptedAt(dir);
     }
+    // The heap keeps its peak while a stage runs (tuneMalloc); between stages
+    // the free part goes back to the OS.
+    releaseFreeHeap();
+    // CPU seconds (all threads) next to wall time: on a shared machine they
+    // show what the stage costs whatever else runs.
+    spdlog::info("stage {}/{}: {} done in {:.1f} s wall, {:.1f} s CPU (peak RSS so far {} MiB)", i + 1, I.stages.size(),
+                 c.kind, std::chrono::duration<double>(std::chrono::steady_clock::now() - stage_started).count(),
+                 processCpuSeconds() - cpu_started, peakRssMiB());
     state.completed_stages = static_cast<int>(i) + 1;
     state.progress_state.reset();
     state.progress_checkpoint.clear();

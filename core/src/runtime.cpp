@@ -1,22 +1,19 @@
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <edgeopt/distributed.h>
 #include <edgeopt/plugin.h>
 #include <edgeopt/runtime.h>
 #include <edgeopt/version.h>
 #include <edgeopt_git_commit.h>
-
-#include <torch/version.h>
-
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-
 #include <malloc.h>
+#include <sys/resource.h>
+#include <torch/version.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
-#include <cstdlib>
-
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 namespace edgeopt {
@@ -44,6 +41,21 @@ void tuneMalloc() {
   // its peak size for the life of the process (a freed block serves later ones).
   mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, -1);
+}
+
+void releaseFreeHeap() { malloc_trim(0); }
+
+int64_t peakRssMiB() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) / 1024;  // ru_maxrss is in KiB on Linux
+}
+
+double processCpuSeconds() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
 void ignoreFileSizeSignal() { std::signal(SIGXFSZ, SIG_IGN); }

@@ -16,6 +16,13 @@ void usePassiveOpenMPWait(char** argv);
 // (they would page-fault back in on the next one; see STACK-NOTES.md): no
 // mmap'ed blocks, no trimming, so the heap stays at its peak size.
 void tuneMalloc();
+// Returns the heap's free memory to the OS (malloc_trim): with tuneMalloc the
+// heap otherwise stays at its peak; call it between phases, not per step.
+void releaseFreeHeap();
+// The process's peak resident set size so far, MiB.
+int64_t peakRssMiB();
+// User + system CPU time of the process so far (all threads), seconds.
+double processCpuSeconds();
 // A write past `ulimit -f` raises SIGXFSZ, whose default action kills the
 // process without a word. Ignored, the write fails with EFBIG instead and the
 // writer reports it as one line (atomicWrite keeps the previous file).
