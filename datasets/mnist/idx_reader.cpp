@@ -66,11 +66,12 @@ Array read(const std::string& path, size_t ndims) {
     if (total > (size_t{1} << 34)) throw InputError(path + ": implausible sizes in the IDX header");
   }
   // The header's sizes are only a claim: a 20-byte file may announce 16 GiB.
-  // Memory grows with the bytes actually read (chunks of 64 MiB), so a
-  // truncated file fails as truncated instead of allocating its claim.
+  // Memory grows with the bytes actually read (chunks doubling from 64 KiB up
+  // to 64 MiB), so a truncated file fails as truncated instead of allocating
+  // its claim.
   size_t got = 0;
   while (got < total) {
-    const size_t chunk = std::min<size_t>(total - got, size_t{1} << 26);
+    const size_t chunk = std::min({total - got, std::max<size_t>(got, size_t{1} << 16), size_t{1} << 26});
     a.data.resize(got + chunk);
     const size_t n = readSome(f.get(), path, a.data.data() + got, chunk);
     got += n;
