@@ -460,7 +460,8 @@ std::string renderRunReport(const std::string& run_dir) {
   // Surgery.
   if (!surgeries.empty()) {
     html += "<h2>Surgery</h2>\n";
-    for (const auto& [index, j] : surgeries) {
+    for (const auto& [index, surgery] : surgeries) {
+      const auto& j = surgery;  // a lambda may not capture a structured binding before C++20 (clang)
       html += "<h3>Stage " + std::to_string(index) + "</h3>\n";
       auto count = [&](const char* when, const char* what) -> std::string {
         return j.contains(when) && j[when].is_object() && j[when].contains(what) && j[when][what].is_number_integer()
