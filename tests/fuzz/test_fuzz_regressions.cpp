@@ -1,8 +1,13 @@
 // Inputs the fuzz harnesses (fuzz/) found, committed under fuzz/regressions/
 // <target>/: each must now fail with its one documented error line.
 #include <edgeopt/error.h>
+#include <edgeopt/graph_module.h>
 #include <edgeopt/image_io.h>
+#include <edgeopt/ir/summary.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <opencv2/core/mat.hpp>
 #include <string>
 
 #include "idx_reader.h"
@@ -34,4 +39,83 @@ TEST_CASE("image: a 331-byte gray JPEG declaring 65500x65500 fails before alloca
   CHECK(r.completed);
   CHECK(r.error ==
         "declared.jpg: 65500x65500 pixels, more than the 1073741824 an image may have (CV_IO_MAX_IMAGE_PIXELS)");
+}
+
+namespace {
+
+// What `body` writes to stderr (fd 2, where OpenCV and libjpeg print).
+template <class Body>
+std::string capturedStderr(Body&& body) {
+  const std::string path = std::string(EDGEOPT_TEST_WORK_DIR) + "-stderr.txt";
+  std::fflush(stderr);
+  const int saved = dup(2);
+  FILE* f = std::fopen(path.c_str(), "w");
+  dup2(fileno(f), 2);
+  body();
+  std::fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  std::fclose(f);
+  return edgeopt::test::readText(path);
+}
+
+}  // namespace
+
+TEST_CASE("image: decoding a malformed file prints nothing besides the error", "[fuzz][image]") {
+  const std::string jp2 = edgeopt::test::readText(regression("image", "jp2-stream-too-short.bin")).substr(1);
+  std::string error;
+  const std::string jp2_stderr = capturedStderr([&] {
+    try {
+      edgeopt::decodeImage(jp2, "short.jp2", 3);
+    } catch (const edgeopt::InputError& e) {
+      error = e.what();
+    }
+  });
+  CHECK(error == "short.jp2: not a readable image (unknown format or corrupt data)");
+  CHECK(jp2_stderr == "");  // was "[ERROR:0@...] ... OpenJPEG2000: Stream too short" (three lines)
+
+  // A JPEG with junk between its markers decodes (as OpenCV and PIL do), silently.
+  const std::string jpeg = edgeopt::test::readText(regression("image", "jpeg-extraneous-bytes.bin")).substr(1);
+  cv::Mat image;
+  const std::string jpeg_stderr = capturedStderr([&] { image = edgeopt::decodeImage(jpeg, "junk.jpg", 3); });
+  CHECK(image.rows == 8);
+  CHECK(image.cols == 8);
+  CHECK(jpeg_stderr == "");  // was "Corrupt JPEG data: 2 extraneous bytes before marker 0xe0"
+}
+
+namespace {
+
+// What edgeopt-inspect does with a checkpoint: load, then count MACs for the
+// input shape it records. Returns the error it fails with, "" if none.
+std::string inspectCheckpointError(const std::string& path, edgeopt::ExitCode expected_code) {
+  try {
+    auto model = edgeopt::GraphModule::load(path);
+    model->eval();
+    edgeopt::ir::summarize(*model, model->exampleInputShapes().at(0));
+  } catch (const edgeopt::Error& e) {
+    CHECK(e.code() == expected_code);
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint: a recorded input shape whose MACs overflow is a malformed file", "[fuzz][checkpoint]") {
+  // Was a summary with -213,426,965,052 MACs (signed overflow), exit 0.
+  CHECK(inspectCheckpointError(regression("checkpoint", "input-shape-overflows-macs.edgeopt"),
+                               edgeopt::ExitCode::Input) ==
+        "shape propagation failed at %x = input[x]: shape [1, 1, 3037000499, 3037000499] has more than 2^40 elements");
+  // Was 0 MACs.
+  CHECK(inspectCheckpointError(regression("checkpoint", "input-batch-2e62.edgeopt"), edgeopt::ExitCode::Input) ==
+        "shape propagation failed at %x = input[x]: shape [4611686018427387904, 1, 8, 8] has more than 2^40 elements");
+}
+
+TEST_CASE("checkpoint: a tensor header claiming 16 GiB in a 1 KB file fails before allocating", "[fuzz][checkpoint]") {
+  const std::string path = regression("checkpoint", "tensor-claims-16gib.edgeopt");
+  const auto r = edgeopt::test::runWithMemoryCap(kOneGiB, [&] { edgeopt::GraphModule::load(path); });
+  CHECK(r.completed);
+  CHECK(r.error == path +
+                       ": corrupted model file: truncated: tensor 'conv.weight' needs bytes 0..17179869184, data has "
+                       "144");
 }

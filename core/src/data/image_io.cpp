@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <opencv2/core/utils/logger.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -108,6 +109,9 @@ cv::Mat decodeJpeg(const std::string& bytes, const std::string& name) {
   JpegErrorJump error;
   info.err = jpeg_std_error(&error.mgr);
   error.mgr.error_exit = jumpOnJpegError;
+  // Warnings ("Corrupt JPEG data: ...") would go to stderr: a bad file is
+  // reported by the caller's one error line, or decoded as OpenCV decodes it.
+  error.mgr.output_message = [](j_common_ptr) {};
   cv::Mat out;
   // Re-armed once `out` is allocated, so that no object changes between the
   // jump target and a jump (what makes setjmp safe with C++ objects around).
@@ -153,6 +157,15 @@ cv::Mat decodeImage(const std::string& bytes, const std::string& name, int chann
   if (channels != 0 && channels != 1 && channels != 3)
     throw RuntimeFailure("decodeImage: channels must be 0, 1 or 3 (got " + std::to_string(channels) + ")");
   if (bytes.empty()) throw InputError(name + ": empty file");
+  // OpenCV's decoders log their complaints about a malformed file to stderr
+  // ("[ERROR:0@1.9] ... OpenJPEG2000: Stream too short"), one or more lines
+  // besides the one error line EdgeOpt prints: decoding reports through
+  // InputError only. (OpenCV is only used for images here.)
+  static const bool opencv_quiet = [] {
+    cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
+    return true;
+  }();
+  (void)opencv_quiet;
   std::string cut = truncation(bytes);
   if (!cut.empty()) throw InputError(name + ": " + cut);
   cv::Mat raw;

@@ -7,6 +7,26 @@
 
 namespace edgeopt::ir {
 
+namespace {
+
+// Shapes come from files (an .edgeopt's recorded input shape, an ONNX
+// header): a negative size or an element count no machine holds is a
+// malformed model, and would make the MAC counts overflow (a summary with
+// negative MACs). 2^40 elements: 4 TiB of floats in one tensor.
+constexpr int64_t kMaxElements = int64_t{1} << 40;
+
+void checkShape(const Shape& shape) {
+  int64_t count = 1;
+  for (int64_t d : shape) {
+    if (d < 0) throw InputError("shape " + formatShape(shape) + " has a negative size");
+    if (d > 0 && count > kMaxElements / d)
+      throw InputError("shape " + formatShape(shape) + " has more than 2^40 elements");
+    count *= d;
+  }
+}
+
+}  // namespace
+
 void propagateShapes(Graph& graph, const std::vector<Shape>& input_shapes, const ParamShapeLookup& param_shape) {
   size_t next_input = 0;
   auto inputs = graph.inputs();
@@ -16,7 +36,10 @@ void propagateShapes(Graph& graph, const std::vector<Shape>& input_shapes, const
   for (Node* n : graph.nodes()) {
     try {
       switch (n->opcode()) {
-        case Opcode::Input: n->output()->setShape(input_shapes[next_input++]); break;
+        case Opcode::Input:
+          checkShape(input_shapes[next_input]);
+          n->output()->setShape(input_shapes[next_input++]);
+          break;
         case Opcode::Param: {
           ParamInfo info = param_shape(n->target());
           n->output()->setShape(info.shape);
@@ -42,6 +65,7 @@ void propagateShapes(Graph& graph, const std::vector<Shape>& input_shapes, const
           if (out.size() != n->numOutputs())
             throw RuntimeFailure("shape function gave " + std::to_string(out.size()) + " shapes for " +
                                  std::to_string(n->numOutputs()) + " outputs");
+          for (const Shape& shape : out) checkShape(shape);
           for (size_t i = 0; i < out.size(); ++i) n->output(i)->setShape(out[i]);
           n->meta()["macs"] = op.macs ? op.macs(*n, in, out) : int64_t{0};
           n->meta()["params"] = params;
