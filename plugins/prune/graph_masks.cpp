@@ -5,6 +5,7 @@
 #include <edgeopt/error.h>
 #include <edgeopt/graph_module.h>
 #include <edgeopt/passes/rewriter.h>
+#include <edgeopt/prune/kept_zeros.h>
 
 #include <ATen/ATen.h>
 
@@ -114,6 +115,7 @@ void bakeMasks(GraphModule& module, const std::vector<MaskNames>& masks) {
     }
     ir::Node* mul = module.graph().findNode(n.mul);
     if (!mul) throw RuntimeFailure("pruning: mask node '" + n.mul + "' is gone");
+    prune::markKeepZeros(rw, mul->input(0)->producer());
     rw.replaceAllUsesWith(mul->output(), mul->input(0));
     rw.eraseNode(mul);  // and the mask's Param node and buffer
     module.removeTensor(n.keep);

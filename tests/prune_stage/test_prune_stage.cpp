@@ -4,11 +4,13 @@
 // smaller model computes what the masked one does), prune.json, and recipe
 // errors at their line.
 #include <edgeopt/graph_module.h>
+#include <edgeopt/passes/rewriter.h>
 #include <edgeopt/prune/masks.h>
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <spdlog/fmt/fmt.h>
 
 #include "cli_runner.h"
 #include "test_support.h"
@@ -370,4 +372,68 @@ TEST_CASE("prune stage: recipe errors name the option and its line", "[prune][st
   r = runCli("r5.yaml --dry-run", dir, builtinPlugins());
   CHECK(r.code == 3);
   CHECK_THAT(r.err, Catch::Contains("features.99") && Catch::Contains("matches no layer"));
+}
+
+TEST_CASE("prune stage: a later train stage keeps the pruned zeros unless told not to", "[prune][stage]") {
+  const std::string stages = R"(stages:
+  - kind: prune
+    type: unstructured
+    ratio: 0.5
+    epochs: 2
+    init_train_epochs: 0
+    lr: 0.01
+    min_elements: 100
+  - kind: train
+    epochs: 2
+    lr: 0.05
+)";
+  const std::string dir = prepare("kept_zeros", stages);
+  CliResult keep = runCli("r.yaml --output keep", dir, builtinPlugins());
+  INFO(keep.out << keep.err);
+  REQUIRE(keep.code == 0);
+  auto pruned = GraphModule::load(dir + "/keep/checkpoints/stage-0-prune.edgeopt");
+  auto trained = GraphModule::load(dir + "/keep/checkpoints/stage-1-train.edgeopt");
+  // Zeros of the pruned weights still zero after training; the rest trained.
+  const nlohmann::json layers = pruneJson(dir + "/keep")["layers"];
+  auto zerosKeptAt = [&](GraphModule& m) {
+    int64_t kept = 0, pruned_zeros = 0;
+    for (const auto& layer : layers) {
+      const std::string name = layer["tensor"];
+      const at::Tensor was_zero = pruned->tensor(name).eq(0);
+      pruned_zeros += was_zero.sum().item<int64_t>();
+      kept += m.tensor(name).masked_select(was_zero).eq(0).sum().item<int64_t>();
+    }
+    return std::make_pair(kept, pruned_zeros);
+  };
+  const auto [kept, pruned_zeros] = zerosKeptAt(*trained);
+  CHECK(pruned_zeros > 10000);
+  CHECK(kept == pruned_zeros);
+  CHECK_FALSE(at::equal(pruned->tensor("features.18.0.weight"), trained->tensor("features.18.0.weight")));
+  CHECK_THAT(readText(dir + "/keep/log.txt"), Catch::Contains(fmt::format("keeping the {} zeros of", pruned_zeros)));
+  // The marker is what keeps them, and it is saved with the model.
+  int marked = 0;
+  for (ir::Node* n : pruned->graph().nodes()) marked += n->getOr<bool>("keep_zeros", false);
+  CHECK(marked == static_cast<int>(layers.size()));
+
+  {  // keep_pruned_zeros: false lets training regrow them
+    CliResult regrow = runCli("r.yaml --output regrow --set stages.1.keep_pruned_zeros=false", dir, builtinPlugins());
+    REQUIRE(regrow.code == 0);
+    auto m = GraphModule::load(dir + "/regrow/checkpoints/stage-1-train.edgeopt");
+    CHECK(zerosKeptAt(*m).first < pruned_zeros / 100);
+  }
+  {  // the zeros of an unmarked weight (zero by design) train like any weight
+    Rewriter rw(*pruned);
+    for (ir::Node* n : pruned->graph().nodes())
+      if (n->hasAttr("keep_zeros")) rw.removeAttr(n, "keep_zeros");
+    pruned->save(dir + "/unmarked.edgeopt");
+    std::string header = kHeader;
+    const std::string zoo = "{source: zoo, name: mobilenet_v2, num_classes: 2, input_size: 32, width_mult: 0.25}";
+    header.replace(header.find(zoo), zoo.size(), "{source: checkpoint, path: unmarked.edgeopt}");
+    writeText(dir + "/u.yaml", header + "stages:\n  - kind: train\n    epochs: 2\n    lr: 0.05\n");
+    CliResult unmarked = runCli("u.yaml --output unmarked", dir, builtinPlugins());
+    INFO(unmarked.out << unmarked.err);
+    REQUIRE(unmarked.code == 0);
+    auto m = GraphModule::load(dir + "/unmarked/checkpoints/stage-0-train.edgeopt");
+    CHECK(zerosKeptAt(*m).first < pruned_zeros / 100);
+  }
 }

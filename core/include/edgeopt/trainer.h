@@ -46,6 +46,7 @@ struct TrainConfig {
   int64_t eval_every = 1;       // epochs; the last epoch is always evaluated
   int64_t max_batches = 0;      // per epoch, 0 = all (quick runs and tests)
   std::string keep = "last";    // last | best: the model the stage hands on
+  bool keep_pruned_zeros = true;  // see prune/kept_zeros.h
 
   TaskOptions taskOptions() const;
 

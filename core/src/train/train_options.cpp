@@ -29,6 +29,9 @@ void addTrainOptions(OptionSchema& s) {
   s.add("clip_grad_norm", OptionType::Float).defaultValue(0.0).atLeast(0).help("0 = no clipping");
   s.add("eval_every", OptionType::Int).defaultValue(int64_t{1}).atLeast(1).help("epochs between evaluations");
   s.add("max_batches", OptionType::Int).defaultValue(int64_t{0}).atLeast(0).help("per epoch; 0 = all");
+  s.add("keep_pruned_zeros", OptionType::Bool)
+      .defaultValue(true)
+      .help("weights a prune stage left sparse keep their zeros (false: training may regrow them)");
   s.add("keep", OptionType::String).defaultValue(std::string("last")).choices({"last", "best"})
       .help("the model handed to the next stage: the last epoch's or the best evaluated one's");
 }
@@ -54,6 +57,7 @@ TrainConfig TrainConfig::fromOptions(const Options& o) {
   c.clip_grad_norm = o.get<double>("clip_grad_norm");
   c.eval_every = o.get<int64_t>("eval_every");
   c.max_batches = o.get<int64_t>("max_batches");
+  c.keep_pruned_zeros = o.get<bool>("keep_pruned_zeros");
   c.keep = o.get<std::string>("keep");
   if (c.schedule == "multistep" && c.milestones.empty())
     o.fail("schedule", "multistep needs milestones: [epoch, ...]");

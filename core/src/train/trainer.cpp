@@ -6,6 +6,7 @@
 #include <edgeopt/fileutil.h>
 #include <edgeopt/graph_module.h>
 #include <edgeopt/interrupt.h>
+#include <edgeopt/prune/kept_zeros.h>
 #include <edgeopt/stage.h>
 #include <edgeopt/trainer.h>
 
@@ -24,6 +25,7 @@
 #include <cstdlib>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -168,6 +170,12 @@ MetricRow Trainer::fit() {
     spdlog::info("resuming training after epoch {}", start);
   }
   dist::broadcastState(model);  // every replica starts from rank 0's weights and buffers
+  std::optional<prune::KeptZeros> kept_zeros;
+  if (c.keep_pruned_zeros) {
+    kept_zeros.emplace(model);
+    if (kept_zeros->tensors() > 0)
+      spdlog::info("keeping the {} zeros of {} pruned weights", kept_zeros->zeros(), kept_zeros->tensors());
+  }
 
   const size_t per_epoch = c.max_batches > 0 ? std::min<size_t>(train->batchesPerEpoch(), c.max_batches)
                                              : train->batchesPerEpoch();
@@ -204,6 +212,7 @@ MetricRow Trainer::fit() {
       dist::averageGradients(model.parameters());
       if (c.clip_grad_norm > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), c.clip_grad_norm);
       I.optimizer->step();
+      if (kept_zeros) kept_zeros->apply();
       if (I.hooks.on_batch_end) {
         I.hooks.on_batch_end(batch->images, model);
         // A hook may change the model from this rank's batch (QAT's bias
