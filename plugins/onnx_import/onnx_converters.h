@@ -65,6 +65,7 @@ void addActivationConverters(ConverterTable& table);
 void addArithmeticConverters(ConverterTable& table);
 void addShapeConverters(ConverterTable& table);
 void addTensorConverters(ConverterTable& table);
+void addQuantConverters(ConverterTable& table);
 void addConstantFolders(FolderTable& table);  // onnx_constant_folding.cpp
 
 }  // namespace edgeopt::onnx_import::detail

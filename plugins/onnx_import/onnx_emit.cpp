@@ -54,6 +54,7 @@ ir::Value* NodeContext::paramFrom(const at::Tensor& t, const std::string& onnx_n
 
 ir::Value* NodeContext::irOf(const Val& v, ParamKind kind) {
   if (v.poison) fail("input is poisoned");
+  if (v.quantized) fail("reads the integers of a QuantizeLinear (only a DequantizeLinear may)");
   if (v.isConst()) return paramFrom(v.constant, v.name, kind);
   return v.value;
 }

@@ -29,6 +29,7 @@ const ConverterTable& converters() {
     addArithmeticConverters(t);
     addShapeConverters(t);
     addTensorConverters(t);
+    addQuantConverters(t);
     return t;
   }();
   return table;
@@ -89,8 +90,11 @@ NodeContext Importer::contextFor(const onnx::NodeProto& node) {
   for (int i = 0; i < node.input_size(); ++i) {
     const std::string& n = node.input(i);
     auto it = state_.vals.find(n);
-    if (it != state_.vals.end() && it->second.isConst() && endsWith(n, ".weight") && sanitize(n) == n) {
-      name = n.substr(0, n.size() - 7);
+    // A QDQ file's weights are "<path>.weight_quant", the output of a DequantizeLinear.
+    const bool qdq_weight = endsWith(n, ".weight_quant") && node.op_type() != "DequantizeLinear";
+    if (it != state_.vals.end() && (it->second.isConst() || qdq_weight) && (endsWith(n, ".weight") || qdq_weight) &&
+        sanitize(n) == n) {
+      name = n.substr(0, n.size() - (qdq_weight ? 13 : 7));
       static const std::map<std::string, std::string> types = {
           {"Conv", "Conv2d"}, {"ConvTranspose", "ConvTranspose2d"}, {"BatchNormalization", "BatchNorm2d"},
           {"Gemm", "Linear"}, {"MatMul", "Linear"}, {"LayerNormalization", "LayerNorm"},
@@ -125,7 +129,9 @@ void Importer::convert(const onnx::NodeProto& node) {
   const std::string domain = node.domain() == "ai.onnx" ? "" : node.domain();
   std::string reason;
   bool bad = false;
-  if (!domain.empty()) {
+  // com.microsoft's QuantizeLinear/DequantizeLinear: the 16-bit grids of QDQ files.
+  const bool ms_qdq = domain == "com.microsoft" && (op == "QuantizeLinear" || op == "DequantizeLinear");
+  if (!domain.empty() && !ms_qdq) {
     bad = true;
     reason = "operator domain '" + domain + "'";
   } else if (poisoned) {

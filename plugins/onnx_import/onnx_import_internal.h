@@ -38,6 +38,11 @@ struct Val {
   ir::Value* value = nullptr;   // otherwise: the IR value
   bool poison = false;          // produced by an unsupported node
   std::string name;             // ONNX name (names the parameter a constant becomes)
+  // QuantizeLinear's integers, held as the fake_quant's (float) output: only
+  // a DequantizeLinear with the same qparams may read them (irOf refuses).
+  bool quantized = false;
+  at::Tensor q_scale, q_zero_point;
+  int64_t q_axis = -1;
   bool isConst() const { return constant.defined(); }
 };
 
@@ -98,6 +103,9 @@ class NodeContext {
   // Inputs and outputs
   const Val* in(size_t i) const;   // nullptr for an absent optional input
   const Val& req(size_t i) const;  // fails when absent
+  std::string outName(size_t i) const {
+    return i < static_cast<size_t>(node_->output_size()) ? node_->output(i) : std::string();
+  }
   bool outputUsed(size_t i) const { return i < static_cast<size_t>(node_->output_size()) && !node_->output(i).empty(); }
   void setOut(size_t i, Val v);
   [[noreturn]] void fail(const std::string& reason) const { throw Unsupported{reason}; }

@@ -78,6 +78,15 @@ void gemm(NodeContext& node) {
     }
     return node.setOut(0, node.wrap(y));
   }
+  auto b_shape = node.shapeOf(b);
+  if (trans_b && alpha == 1.0 && b_shape && b_shape->size() == 2 && (!c || beta == 1.0) &&
+      (!c || node.shapeOf(*c) == Shape{(*b_shape)[0]})) {
+    // A computed [N, K] weight with transB=1 (a fake-quantized weight of a
+    // QDQ file: DequantizeLinear -> Gemm) is still nn.Linear's layout.
+    std::vector<ir::Value*> ins{av, node.irOf(b, ParamKind::Parameter)};
+    if (c) ins.push_back(node.irOf(*c, ParamKind::Parameter));
+    return node.setOut(0, node.wrap(node.emit("linear", ins)));
+  }
   ir::Value* bv = node.irOf(b);
   if (trans_b) bv = node.emit("transpose", {bv}, {{"dim0", int64_t{0}}, {"dim1", int64_t{1}}});
   ir::Value* y = node.emit("matmul", {av, bv});

@@ -10,16 +10,17 @@
 // ts_import_internal.h lists the files the Importer is split into.
 #include "torchscript_import.h"
 
-#include "ts_import_internal.h"
-
 #include <edgeopt/error.h>
 #include <edgeopt/ir/export_lower.h>
-
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/serialization/import.h>
 
+#include <cstdlib>
 #include <functional>
 #include <set>
+#include <sstream>
+
+#include "ts_import_internal.h"
 
 namespace edgeopt::torchscript {
 namespace detail {
@@ -116,11 +117,34 @@ std::set<LeafPath> Importer::trainOnlyLeaves(const jit::Module& module, const st
   return out;
 }
 
+namespace {
+
+// The first line of the edgeopt_input_shapes record ("1,3,224,224"); nullopt when malformed.
+std::optional<ir::Shape> recordedShape(const std::string& text) {
+  ir::Shape shape;
+  std::string line = text.substr(0, text.find('\n')), item;
+  std::istringstream in(line);
+  while (std::getline(in, item, ',')) {
+    char* end = nullptr;
+    const long long v = std::strtoll(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v < 1 || v > (1LL << 31)) return std::nullopt;
+    shape.push_back(v);
+  }
+  if (shape.empty()) return std::nullopt;
+  return shape;
+}
+
+}  // namespace
+
 std::shared_ptr<GraphModule> Importer::run() {
   const std::string& path = opt_.path;
   jit::Module module;
   try {
-    module = jit::load(path);
+    jit::ExtraFilesMap extra{{"edgeopt_input_shapes", ""}};
+    module = jit::load(path, c10::nullopt, extra);
+    // EdgeOpt's own export records the model's input shape; input_shape wins.
+    if (!opt_.input_shape && !extra["edgeopt_input_shapes"].empty())
+      opt_.input_shape = recordedShape(extra["edgeopt_input_shapes"]);
   } catch (const std::exception& e) {
     throw InputError(path + ": not a readable TorchScript file (" + firstLine(e.what()) + ")");
   }

@@ -77,6 +77,8 @@ const AtenOpTable& atenOps() {
     addArithmeticOps(t);
     addShapeOps(t);
     addPoolResizeOps(t);
+    addQuantOps(t);
+    addWindowOps(t);
     return t;
   }();
   return table;

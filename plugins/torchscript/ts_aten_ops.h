@@ -75,5 +75,7 @@ void addActivationOps(AtenOpTable& table);
 void addArithmeticOps(AtenOpTable& table);
 void addShapeOps(AtenOpTable& table);
 void addPoolResizeOps(AtenOpTable& table);
+void addQuantOps(AtenOpTable& table);
+void addWindowOps(AtenOpTable& table);
 
 }  // namespace edgeopt::torchscript::detail

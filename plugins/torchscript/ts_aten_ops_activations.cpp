@@ -51,7 +51,7 @@ void dropout(OpContext& c) {
 }  // namespace
 
 void addActivationOps(AtenOpTable& table) {
-  for (const char* name : {"relu", "sigmoid", "silu", "hardswish", "hardsigmoid", "tanh", "relu6"})
+  for (const char* name : {"relu", "sigmoid", "silu", "hardswish", "hardsigmoid", "tanh", "relu6", "sqrt", "erf"})
     table.add(name, sameNameUnary);
   table.add("hardtanh", clamp);
   table.add("clamp", clamp);

@@ -66,6 +66,9 @@ void rsub(OpContext& c) {
   return c.done(c.emit("add", {y, scaled}));
 }
 
+// pow(x, exponent): a tensor or a number exponent.
+void pow(OpContext& c) { return binary(c, "pow", c.in[0], c.in[1], 1.0); }
+
 void neg(OpContext& c) { return c.unary("mul", {{"other", -1.0}}); }
 
 }  // namespace
@@ -77,6 +80,7 @@ void addArithmeticOps(AtenOpTable& table) {
   table.add("div", div);
   table.add("rsub", rsub);
   table.add("neg", neg);
+  table.add("pow", pow);
 }
 
 }  // namespace edgeopt::torchscript::detail

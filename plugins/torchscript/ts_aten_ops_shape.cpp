@@ -71,8 +71,27 @@ void reshape(OpContext& c) {
     if (d0.kind == SVal::Kind::Dynamic && d0.size_of == in[0].cell && d0.size_dim == 0 && d1 && *d1 == -1)
       return c.unary("flatten", {{"start_dim", int64_t{1}}, {"end_dim", int64_t{-1}}});
   }
-  return c.fail("a shape computed at run time (x.view(x.size(0), -1) is recognised; other sizes need "
-                "input_shape)");
+  // One size known only at run time (B * num_windows), the others constants:
+  // the element count fixes it, so it is reshape's -1.
+  if (in[1].kind == SVal::Kind::List && in[0].isTensor()) {
+    Ints shape;
+    int run_time = 0;
+    bool ok = true;
+    for (const SVal& e : *in[1].elems) {
+      if (auto d = asInt(e)) {
+        ok = ok && *d != -1;
+        shape.push_back(*d);
+      } else {
+        ok = ok && e.kind == SVal::Kind::Dynamic && !e.tainted;
+        ++run_time;
+        shape.push_back(-1);
+      }
+    }
+    if (ok && run_time == 1) return c.unary("reshape", {{"shape", shape}});
+  }
+  return c.fail(
+      "a shape computed at run time (one run-time size among constants is recognised; other sizes need "
+      "input_shape)");
 }
 
 // contiguous() and clone(): values are immutable in the IR, so no copy is needed.
@@ -125,6 +144,18 @@ void expand(OpContext& c) {
   }
   if (!ref || !ref->value) return c.fail("sizes other than constants and x.size(d) of one tensor");
   return c.done(c.emit("expand", {c.tensorAt(0), ref->value}, {{"sizes", sizes}, {"ref_dims", ref_dims}}));
+}
+
+// x.expand_as(other): every size read from `other` at run time.
+void expandAs(OpContext& c) {
+  if (!c.hasOp("expand")) return c.fail("");
+  ir::Value* x = c.tensorAt(0);
+  ir::Value* ref = c.tensorAt(1);
+  if (!x || !ref || !ref->shape()) return c.fail("expand_as needs two tensors, the second of known rank");
+  const int64_t rank = static_cast<int64_t>(ref->shape()->size());
+  Ints sizes(static_cast<size_t>(rank), -1), ref_dims;
+  for (int64_t d = 0; d < rank; ++d) ref_dims.push_back(d);
+  return c.done(c.emit("expand", {x, ref}, {{"sizes", sizes}, {"ref_dims", ref_dims}}));
 }
 
 // chunk(x, chunks, dim) and split(x, split_size or split_sizes, dim), unsafe_ spellings included.
@@ -216,8 +247,13 @@ void fullLike(OpContext& c) {
   std::optional<double> value = base == "zeros_like" ? 0.0 : base == "ones_like" ? 1.0 : asDouble(c.in[1]);
   if (!value) return c.fail("value must be a constant");
   size_t dtype_at = base == "full_like" ? 2 : 1;
-  if (c.in.size() > dtype_at && !c.in[dtype_at].isNone()) return c.fail("with a dtype");
-  return c.unary("full_like", {{"value", *value}});
+  Attrs attrs{{"value", *value}};
+  if (c.in.size() > dtype_at && !c.in[dtype_at].isNone()) {
+    auto dtype = asInt(c.in[dtype_at]);
+    if (!dtype) return c.fail("dtype must be a constant");
+    attrs.insert_or_assign("dtype", *dtype);
+  }
+  return c.unary("full_like", std::move(attrs));
 }
 
 }  // namespace
@@ -234,6 +270,7 @@ void addShapeOps(AtenOpTable& table) {
   table.add("permute", permute);
   table.add("select", select);
   table.add("expand", expand);
+  table.add("expand_as", expandAs);
   for (const char* name :
        {"chunk", "unsafe_chunk", "split", "unsafe_split", "split_with_sizes", "unsafe_split_with_sizes"})
     table.add(name, chunkOrSplit);

@@ -48,14 +48,16 @@ ir::Value* Importer::valueOf(const SVal& s) {
   if (s.isConstTensor()) {
     const at::Tensor& t = s.iv.toTensor();
     auto it = const_values_.find(t.unsafeGetTensorImpl());
-    if (it != const_values_.end()) return it->second;
+    if (it != const_values_.end()) return it->second.second;
     std::string name;
     do {
       name = join(frames_[frame_].path, "_const" + std::to_string(num_consts_++));
     } while (gm_->hasTensor(name));
     gm_->registerBuffer(name, t.clone());
     ir::Value* v = paramCell(name)->value;
-    const_values_[t.unsafeGetTensorImpl()] = v;
+    // Keyed by the tensor, which the entry keeps alive: a later constant
+    // (another block's mask) can't reuse its address.
+    const_values_[t.unsafeGetTensorImpl()] = {t, v};
     return v;
   }
   return nullptr;

@@ -115,6 +115,7 @@ void Importer::runNode(const jit::Node* n, Env& env) {
     if (any_tensor && !isMappedOp(base)) unsupported(n);
     return setAllDynamic(n, env);
   }
+  if (any_tensor && foldBufferFlags(n, env, in)) return;
   if (any_tensor) return mapOp(n, env, in);
   if (any_module) {
     unsupported(n, "an operation on a module object");
@@ -130,6 +131,34 @@ void Importer::runNode(const jit::Node* n, Env& env) {
     return setAllDynamic(n, env);
   }
   constantFold(n, env, in);
+}
+
+// Comparisons and reductions of integer buffers, such as a fake-quantizer's
+// flag in EdgeOpt's own TorchScript export (`if bool(torch.ne(flag, 0).any())`),
+// are evaluated with the buffers' values while importing, so control flow on
+// them is specialised like control flow on constants. The IR ops that read
+// the flag (fake_quant) still read the buffer. num_batches_tracked changes
+// while training: never folded.
+bool Importer::foldBufferFlags(const jit::Node* n, Env& env, const std::vector<SVal>& in) {
+  static const std::set<std::string> ops = {"aten::ne", "aten::eq", "aten::any", "aten::all",
+                                            "aten::gt", "aten::lt", "aten::ge",  "aten::le"};
+  if (!ops.count(n->kind().toQualString())) return false;
+  std::vector<SVal> folded = in;
+  const std::string counter = "num_batches_tracked";
+  for (SVal& s : folded) {
+    if (!s.isTensor()) {
+      if (tensorLike(s)) return false;
+      continue;
+    }
+    const std::string& p = s.cell->param;
+    if (p.empty() || !gm_->isBuffer(p)) return false;
+    if (p.size() >= counter.size() && p.compare(p.size() - counter.size(), counter.size(), counter) == 0) return false;
+    const at::Tensor& t = gm_->tensor(p);
+    if (at::isFloatingType(t.scalar_type()) || s.cell->value != paramCell(p)->value) return false;
+    s = SVal::constant(t);
+  }
+  constantFold(n, env, folded);
+  return true;
 }
 
 void Importer::constantFold(const jit::Node* n, Env& env, const std::vector<SVal>& in) {

@@ -159,6 +159,7 @@ class Importer {
   void setOutputs(const jit::Node* n, Env& env, std::vector<SVal> outs);
   void setAllDynamic(const jit::Node* n, Env& env);
   void constantFold(const jit::Node* n, Env& env, const std::vector<SVal>& in);
+  bool foldBufferFlags(const jit::Node* n, Env& env, const std::vector<SVal>& in);
   void mapOp(const jit::Node* n, Env& env, const std::vector<SVal>& in);  // ts_aten_ops.cpp
 
   // Control flow (ts_control_flow.cpp)
@@ -190,7 +191,7 @@ class Importer {
   // Phase 2 (ts_build_graph.cpp)
   std::shared_ptr<GraphModule> build(const std::vector<ir::Value*>& outputs);
 
-  const ImportOptions& opt_;
+  ImportOptions opt_;  // a copy: a recorded input shape fills input_shape
   std::shared_ptr<GraphModule> gm_;
   ir::Graph scratch_;
   std::deque<Frame> frames_;
@@ -198,7 +199,7 @@ class Importer {
   std::unordered_map<const ir::Node*, int> node_frame_;
   std::map<std::string, CellPtr> param_cells_;
   std::map<std::string, std::string> module_types_;  // path -> type, "" = root
-  std::unordered_map<const c10::TensorImpl*, ir::Value*> const_values_;
+  std::unordered_map<const c10::TensorImpl*, std::pair<at::Tensor, ir::Value*>> const_values_;
   int num_consts_ = 0;
   int training_reads_ = 0;
   std::vector<std::string> training_ops_;  // batch_norm/dropout node locations

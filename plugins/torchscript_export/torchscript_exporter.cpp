@@ -93,7 +93,16 @@ class TorchScriptExporter : public edgeopt::Exporter {
     }
     const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
     try {
-      tree.root().save(tmp);
+      // The example input shapes (one "1,3,224,224" line per input) for the
+      // torchscript source to read back: edgeopt-inspect model.pt needs no --input-shape.
+      std::string shapes;
+      for (const auto& shape : model.exampleInputShapes()) {
+        for (size_t i = 0; i < shape.size(); ++i) shapes += (i ? "," : "") + std::to_string(shape[i]);
+        shapes += "\n";
+      }
+      jit::ExtraFilesMap extra;
+      if (!shapes.empty()) extra["edgeopt_input_shapes"] = shapes;
+      tree.root().save(tmp, extra);
       std::filesystem::rename(tmp, path);
     } catch (const std::exception& e) {
       std::remove(tmp.c_str());

@@ -40,6 +40,7 @@ OpRegistry& OpRegistry::instance() {
     ops::registerNormExtraOps(*r);
     ops::registerRegularizationOps(*r);
     ops::registerQuantOps(*r);
+    ops::registerWindowOps(*r);
     return r;
   }();
   return *registry;

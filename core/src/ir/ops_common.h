@@ -25,6 +25,7 @@ void registerConvTransposeOps(OpRegistry& r);  // conv_transpose2d
 void registerNormExtraOps(OpRegistry& r);   // layer_norm, group_norm
 void registerRegularizationOps(OpRegistry& r);  // stochastic_depth
 void registerQuantOps(OpRegistry& r);       // fake_quant, bn_fold_weight, conv_bn_qat
+void registerWindowOps(OpRegistry& r);      // roll, ne, masked_fill, index_select, unsqueeze
 
 using Tensors = std::vector<at::Tensor>;
 

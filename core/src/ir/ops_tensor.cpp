@@ -9,7 +9,7 @@
 //   pad(x)       attrs pad (F.pad order: last dim first), mode (constant |
 //                reflect | replicate | circular), value (0.0, constant only)
 //   matmul(a, b) torch.matmul with broadcasting; MACs = output elements x K
-//   full_like(x) attr value: a tensor shaped like x filled with value
+//   full_like(x) attr value (dtype optional): a tensor shaped like x filled with value
 // Multi-output nodes (split, chunk) must be created with as many outputs as
 // pieces; the shape function says so by name if they disagree.
 #include "ops_common.h"
@@ -356,11 +356,20 @@ std::string padScript(ScriptEmitContext& ctx) {
                                 mode == "constant" ? script::number(n.getOr<double>("value", 0.0)) : "None"});
 }
 
+// full_like's dtype: attribute dtype (a c10::ScalarType code, as TorchScript
+// numbers them: 3 int32, 4 int64, 6 float32, 11 bool), else the input's.
+std::optional<at::ScalarType> fullLikeDtype(const Node& n) {
+  if (!n.hasAttr("dtype")) return std::nullopt;
+  const int64_t code = n.get<int64_t>("dtype");
+  check(n, code >= 0 && code < static_cast<int64_t>(at::ScalarType::NumOptions), "unknown dtype " + str(code));
+  return static_cast<at::ScalarType>(code);
+}
+
 void fullLikeOnnx(OnnxEmitContext& ctx) {
   std::string shape = ctx.temp("shape");
   ctx.add("Shape", ctx.inputs, {shape});
   ctx.add("ConstantOfShape", {shape}, {ctx.outputs[0]})
-      .attr("value", at::full({1}, ctx.node.get<double>("value"), at::kFloat));
+      .attr("value", at::full({1}, ctx.node.get<double>("value"), fullLikeDtype(ctx.node).value_or(at::kFloat)));
 }
 
 // Splitting dim 1 hands each output a range of channels (a reversed cat);
@@ -455,13 +464,17 @@ void registerTensorOps(OpRegistry& r) {
   r.add(OpDef("full_like")
             .setArity(1, 1)
             .setKernel([](const Node& n, const Tensors& in, const ExecContext&) {
-              return Tensors{at::full_like(in[0], n.get<double>("value"))};
+              const auto dtype = fullLikeDtype(n);
+              return Tensors{at::full_like(in[0], n.get<double>("value"),
+                                           in[0].options().dtype(dtype.value_or(in[0].scalar_type())))};
             })
             .setShape(sameAsFirstInput)
             .setChannels(ChannelFlow::same())
             .setOnnx(fullLikeOnnx)
             .setTorchScript([](ScriptEmitContext& ctx) {
-              return ctx.call("torch.full_like", {ctx.inputs[0], script::number(ctx.node.get<double>("value"))});
+              std::vector<std::string> args{ctx.inputs[0], script::number(ctx.node.get<double>("value"))};
+              if (ctx.node.hasAttr("dtype")) args.push_back("dtype=" + script::integer(ctx.node.get<int64_t>("dtype")));
+              return ctx.call("torch.full_like", args);
             }));
 }
 

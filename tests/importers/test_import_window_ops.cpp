@@ -1,0 +1,63 @@
+// The ops of windowed attention (Swin, MaxViT; issue 13) on one scripted
+// module (make_window_fixtures.py): roll, einsum as batched matmuls, a
+// relative-position table read at a buffer of indices (index_select), a mask
+// built in forward from new_zeros and slice assignments (folded to a
+// constant), ne / masked_fill on run-time tensors, unsqueeze, and views sized
+// B * windows. Eval parity with PyTorch, and the ONNX export in ONNX Runtime.
+#include <edgeopt/ir/graph.h>
+
+#include "ort_runner.h"  // first: ATen's glog CHECK must come before Catch's
+#include "script_parity.h"
+
+using namespace edgeopt;
+using edgeopt::test::loadPickle;
+using edgeopt::test::maxAbsDiff;
+
+namespace {
+
+std::string windowFixture(const std::string& file) {
+  static const std::string dir =
+      test::pythonFixtureDir(std::string(EDGEOPT_SOURCE_DIR) + "/tests/importers/make_window_fixtures.py",
+                             std::string(EDGEOPT_TEST_WORK_DIR) + "/fixtures-window");
+  return dir + "/" + file;
+}
+
+int64_t countOps(const GraphModule& m, const std::string& op) {
+  int64_t n = 0;
+  for (ir::Node* node : m.graph().nodes()) n += node->opcode() == ir::Opcode::Call && node->target() == op;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("window ops: roll, einsum, index, masks and B x windows views import with PyTorch and ONNX Runtime parity",
+          "[importers][torchscript][coverage]") {
+  at::set_num_threads(1);
+  auto ref = loadPickle(windowFixture("window_ops.ref.pt"));
+  const at::Tensor x = ref.at("x").toTensor(), want = ref.at("eval_out").toTensor();
+  auto m = test::importScriptFile(windowFixture("window_ops.script.pt"), "eval",
+                                  "input_shape: " + ir::formatShape(x.sizes().vec()));
+  CHECK(countOps(*m, "roll") == 2);
+  CHECK(countOps(*m, "matmul") == 2);        // the two einsums
+  CHECK(countOps(*m, "index_select") == 1);  // table[index]
+  CHECK(countOps(*m, "ne") == 1);            // the run-time one; the mask's folds
+  CHECK(countOps(*m, "masked_fill") == 1);
+  at::Tensor out;
+  {
+    at::NoGradGuard no_grad;
+    out = m->forward({x})[0];
+  }
+  const double diff = maxAbsDiff(out, want);
+  WARN("window ops: eval max abs diff " << diff);
+  CHECK(diff <= 1e-5);
+  CHECK((want == 0).sum().item<int64_t>() > 0);  // masked_fill zeroed something
+
+  test::loadBuiltinPlugin("onnx_export");
+  const std::string dir = test::scratchDir("window-ops");
+  const std::string path = dir + "/window_ops.onnx";
+  test::makeExporter("onnx", "{opset: 17, input_shape: " + ir::formatShape(x.sizes().vec()) + "}")->write(*m, path);
+  test::writeFloats(dir + "/x.bin", x);
+  const double ort = test::runInOrt(dir, {{path, "window_ops", {want}}}, dir + "/x.bin", x.sizes())[0];
+  WARN("window ops: ONNX Runtime max abs diff " << ort);
+  CHECK(ort <= 1e-5);
+}
