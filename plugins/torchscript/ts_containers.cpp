@@ -2,6 +2,8 @@
 // (constant ones fold into IValues, ones holding tensors stay symbolic) and
 // tensor metadata (x.dim(), x.size(d)), which is constant when shapes are
 // known except for the batch size.
+#include <algorithm>
+
 #include "ts_import_internal.h"
 
 namespace edgeopt::torchscript::detail {
@@ -111,6 +113,27 @@ bool Importer::evalContainerOp(const jit::Node* n, Env& env, const std::vector<S
       d.size_dim = *i;
     }
     env[n->output()] = d;
+    return true;
+  }
+  // list[a:b:c] on a list with run-time elements (H, W, _ = x.shape[-3:]).
+  if (kind == c10::aten::slice && in.size() == 4 && in[0].kind == SVal::Kind::List) {
+    const int64_t size = static_cast<int64_t>(in[0].elems->size());
+    auto bound = [&](const SVal& s, int64_t fallback) -> std::optional<int64_t> {
+      if (s.isNone()) return fallback;
+      auto v = asInt(s);
+      if (v && *v < 0) *v += size;
+      if (v) *v = std::clamp<int64_t>(*v, 0, size);
+      return v;
+    };
+    auto start = bound(in[1], 0), end = bound(in[2], size);
+    auto step = asInt(in[3]);
+    if (!start || !end || !step || *step <= 0) {
+      setAllDynamic(n, env);
+      return true;
+    }
+    std::vector<SVal> items;
+    for (int64_t i = *start; i < *end; i += *step) items.push_back(in[0].elems->at(static_cast<size_t>(i)));
+    env[n->output()] = SVal::sequence(SVal::Kind::List, std::move(items));
     return true;
   }
   if (kind == c10::aten::append && in[0].kind == SVal::Kind::List) {

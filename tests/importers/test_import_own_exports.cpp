@@ -4,13 +4,14 @@
 // ONNX Runtime computes within 1 LSB; its TorchScript export (fake-quantizers
 // switched by buffer flags) imports with the same outputs; float exports of
 // both formats import exactly; edgeopt-inspect reads all of them.
+#include "quant_test_util.h"  // first: ATen's glog CHECK must come before Catch's
+
+#include "cli_runner.h"
+#include "script_parity.h"
+
 #include <onnx/onnx_pb.h>
 
 #include <fstream>
-
-#include "cli_runner.h"
-#include "quant_test_util.h"  // first: ATen's glog CHECK must come before Catch's
-#include "script_parity.h"
 
 using namespace edgeopt;
 using Catch::Matchers::Contains;

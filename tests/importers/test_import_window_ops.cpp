@@ -4,10 +4,11 @@
 // built in forward from new_zeros and slice assignments (folded to a
 // constant), ne / masked_fill on run-time tensors, unsqueeze, and views sized
 // B * windows. Eval parity with PyTorch, and the ONNX export in ONNX Runtime.
-#include <edgeopt/ir/graph.h>
-
 #include "ort_runner.h"  // first: ATen's glog CHECK must come before Catch's
+
 #include "script_parity.h"
+
+#include <edgeopt/ir/graph.h>
 
 using namespace edgeopt;
 using edgeopt::test::loadPickle;
