@@ -19,18 +19,7 @@ if [ "${1:-}" = --lock ]; then
 fi
 targets=("${@:-all}")
 
-"$root/scripts/setup.sh" --deps
-missing=()
-for p in clang-14 libfuzzer-14-dev; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "sanitize-build: installing ${missing[*]}"
-  sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo_cmd apt-get update -qq
-  $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+"$root/scripts/setup.sh" --deps clang-14 libfuzzer-14-dev
 
 if [ ! -f "$build/build.ninja" ]; then
   "${lock[@]}" cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \

