@@ -5,6 +5,7 @@
 //     type: unstructured | n2m | channel | prunechannelunstructured
 //     ratio: 0.3                 # n2m: or n: 41 with m: 64 (41 of every 64 along I)
 //     m: 64                      # n2m only
+//     min_group_inputs: 64       # n2m: layers with fewer input channels stay dense
 //     parametrization: blend     # or sigmoid, incremental, a plugin's (parametrization.h)
 //     p: 2                       # blend's exponent
 //     init_train_epochs: 5       # dense epochs first (default min(5, epochs - 1))
@@ -121,7 +122,7 @@ class PruneStage : public Stage {
         ratio_ = static_cast<double>(n) / static_cast<double>(m_);
       }
     } else {
-      for (const char* key : {"m", "n"})
+      for (const char* key : {"m", "n", "min_group_inputs"})
         if (o.has(key)) o.fail(key, std::string(key) + " is for type n2m");
     }
     if (!o.has("ratio") && !(kind_ == Kind::NM && o.has("n"))) o.fail("type", "pruning needs a ratio");
@@ -150,6 +151,7 @@ class PruneStage : public Stage {
     min_keep_ = o.getOr<int64_t>("min_keep", 1);
     physical_ = o.getOr<bool>("physical", true);
     min_elements_ = o.get<int64_t>("min_elements");
+    min_group_inputs_ = o.getOr<int64_t>("min_group_inputs", 0);
     max_ratio_ = o.getOr<double>("max_ratio", 1.0);
 
     schedule_.total_epochs = config_.epochs;
@@ -296,6 +298,8 @@ class PruneStage : public Stage {
           c.skipped = "ratio 0";
         else if (kind_ == Kind::NM && (w.dim() < 2 || w.size(1) == 1))
           c.skipped = "one input channel per output (depthwise): no N:M groups along I";
+        else if (kind_ == Kind::NM && w.size(1) < min_group_inputs_)
+          c.skipped = fmt::format("{} input channels < min_group_inputs {}", w.size(1), min_group_inputs_);
       }
       out.push_back(std::move(c));
     }
@@ -525,6 +529,7 @@ class PruneStage : public Stage {
   bool global_ = false;
   double max_ratio_ = 1;
   int64_t min_elements_ = 0;
+  int64_t min_group_inputs_ = 0;  // n2m: layers with a shorter I stay dense
   int64_t min_keep_ = 1;
   bool physical_ = true;
   prune::ChannelCriterion criterion_ = prune::ChannelCriterion::Fpgm;
@@ -546,6 +551,13 @@ StageFactory pruneStageFactory() {
   s.add("ratio", OptionType::Float).range(0, 1).help("fraction pruned (of each layer, group of M, channel, or all)");
   s.add("n", OptionType::Int).atLeast(0).help("n2m: zeros per group of m (instead of ratio)");
   s.add("m", OptionType::Int).atLeast(1).help("n2m: the group length along the input dimension");
+  // A layer with fewer than m input channels has only one short group; TIDL's
+  // sparse kernels skip full groups, so such a layer gains nothing from zeros.
+  s.add("min_group_inputs", OptionType::Int)
+      .atLeast(1)
+      .help(
+          "n2m: layers with fewer input channels (the length of their groups along I) stay dense; m keeps only "
+          "layers with full groups");
   s.add("parametrization", OptionType::String)
       .defaultValue(std::string("blend"))
       .help("a registered pruning parametrization: blend, sigmoid, incremental or a plugin's");

@@ -325,6 +325,77 @@ TEST_CASE("prune stage: killed mid-stage and resumed, the masks come back and th
   CHECK(pruneJson(dir + "/full")["skipped"] == pruneJson(dir + "/killed")["skipped"]);
 }
 
+TEST_CASE("prune stage: n2m with min_group_inputs leaves the layers with short groups dense", "[prune][stage]") {
+  const std::string dir = prepare("n2m-min-inputs", R"(stages:
+  - kind: prune
+    type: n2m
+    n: 41
+    m: 64
+    min_group_inputs: 64
+    epochs: 1
+    init_train_epochs: 0
+    lr: 0.01
+)");
+  CliResult r = runCli("r.yaml --output run", dir, builtinPlugins());
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  auto m = GraphModule::load(dir + "/run/checkpoints/stage-0-prune.edgeopt");
+  const nlohmann::json j = pruneJson(dir + "/run");
+  // mobilenet_v2 at width 0.25 has 36 conv/linear layers with N:M groups.
+  // Inputs below 64: features.0 (3), features.1's project (8), blocks 2-7's
+  // expand (8) and project (48), blocks 8-11's expand (16), 12-14's (24),
+  // 15-17's (40): 24 layers. Left: the projects of blocks 8-17 (96, 144,
+  // 240), features.18 (80) and the classifier (1280): 12.
+  CHECK(j["layers"].size() == 12);
+  int64_t short_inputs = 0, depthwise = 0;
+  for (const auto& s : j["skipped"]) {
+    const std::string reason = s["reason"].get<std::string>();
+    if (reason.find("depthwise") != std::string::npos) ++depthwise;
+    if (reason.find("input channels < min_group_inputs 64") != std::string::npos) ++short_inputs;
+    if (reason.find("min_group_inputs") != std::string::npos)
+      CHECK(m->tensor(s["tensor"].get<std::string>()).size(1) < 64);
+  }
+  CHECK(short_inputs == 24);
+  CHECK(depthwise == 17);
+  CHECK(j["skipped"].size() == 41);
+  int64_t zeros = 0;
+  for (const auto& layer : j["layers"]) {
+    const at::Tensor w = m->tensor(layer["tensor"].get<std::string>());
+    const int64_t in = w.size(1), full = in / 64 * 64;
+    REQUIRE(in >= 64);
+    const at::Tensor rows = w.movedim(1, -1).reshape({-1, in});
+    CHECK((rows.narrow(1, 0, full).reshape({rows.size(0), full / 64, 64}) == 0).sum(-1).eq(41).all().item<bool>());
+    if (in % 64)  // the short last group: round(41 * len / 64) zeros
+      CHECK((rows.narrow(1, full, in % 64) == 0).sum(-1).eq((2 * 41 * (in % 64) + 64) / 128).all().item<bool>());
+    zeros += zerosOf(w);
+  }
+  CHECK(j["total"]["zeros"].get<int64_t>() == zeros);
+  // Without the option the same stage prunes all 36 (the check above can fail).
+  writeText(dir + "/all.yaml", std::string(kHeader) + R"(stages:
+  - kind: prune
+    type: n2m
+    n: 41
+    m: 64
+    epochs: 1
+    init_train_epochs: 0
+    lr: 0.01
+)");
+  r = runCli("all.yaml --dry-run", dir, builtinPlugins());
+  CHECK(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("36 layers pruned, 17 left dense"));
+  // The option belongs to n2m only.
+  writeText(dir + "/bad.yaml", std::string(kHeader) + R"(stages:
+  - kind: prune
+    type: unstructured
+    ratio: 0.5
+    min_group_inputs: 64
+)");
+  r = runCli("bad.yaml --dry-run", dir, builtinPlugins());
+  CHECK(r.code == 3);
+  CHECK_THAT(r.err, Catch::StartsWith("error: ") && Catch::Contains("bad.yaml:17:") &&
+                        Catch::Contains("min_group_inputs is for type n2m"));
+}
+
 TEST_CASE("prune stage: recipe errors name the option and its line", "[prune][stage]") {
   const std::string dir = prepare("errors", R"(stages:
   - kind: prune
