@@ -3,14 +3,54 @@
 
 #include "ops_common.h"
 
+#include <algorithm>
+
 namespace edgeopt::ir::ops {
 namespace {
 
 at::Tensor optionalBias(const Tensors& in) { return in.size() > 2 ? in[2] : at::Tensor(); }
 
+// LibTorch 1.13's at::conv2d (ConvParams::use_mkldnn) hands a float CPU
+// conv with groups == 1 to oneDNN only when the batch is above 1, the input
+// has more than 20480 elements, or both kernel sides exceed 3. Else it runs
+// native slow_conv2d, which on batch-1 7x7 and 14x14 maps is 2-5x slower
+// than oneDNN (a pruned resnet18's layer4 at [1, 358, 7, 7]: 4.9 ms vs 1.5 ms
+// per 3x3 conv). That batch-1 case goes to at::mkldnn_convolution,
+// when nothing records autograd (inference) and the conv is big enough:
+// oneDNN costs ~35 us a call, so small convs lose (1x1 64 -> 64 at 8x8,
+// 0.26 M multiply-accumulates: 26 us native vs 41 us; 3x3 3 -> 16 at 28x28,
+// 0.34 M: 47 vs 37 us); the cut-off is 2^19 = 0.52 M MACs. Grouped and
+// batch > 1 convs already reach oneDNN through at::conv2d, except unstrided
+// 1x1 convs below batch 16 on one thread (oneDNN measured 1.7-2.5x faster
+// at batch 4 and 8 too); they stay with at::conv2d, so a one-thread batch
+// agrees with PyTorch to the last bit (test_torchscript_export).
+bool nativeConvIsSlower(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const Ints& stride,
+                        const Ints& padding, const Ints& dilation, int64_t groups) {
+  if (groups != 1 || !at::hasMKLDNN() || !at::globalContext().userEnabledMkldnn()) return false;
+  if (x.dim() != 4 || w.dim() != 4) return false;
+  for (const at::Tensor* t : {&x, &w, &b})
+    if (t->defined() && (!t->device().is_cpu() || t->scalar_type() != at::kFloat || t->layout() != at::kStrided))
+      return false;
+  if (at::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad() || (b.defined() && b.requires_grad())))
+    return false;
+  if (x.size(0) != 1 || (w.size(2) > 3 && w.size(3) > 3) || x.numel() > 20480) return false;
+  int64_t macs = x.size(0) * w.size(0) * w.size(1) * w.size(2) * w.size(3);
+  for (int i = 0; i < 2; ++i)
+    macs *=
+        std::max<int64_t>((x.size(2 + i) + 2 * padding[i] - dilation[i] * (w.size(2 + i) - 1) - 1) / stride[i] + 1, 0);
+  return macs >= (int64_t{1} << 19);
+}
+
 Tensors conv2dKernel(const Node& n, const Tensors& in, const ExecContext&) {
-  return {at::conv2d(in[0], in[1], optionalBias(in), expand(n, "stride", 2, 1), expand(n, "padding", 2, 0),
-                     expand(n, "dilation", 2, 1), n.getOr<int64_t>("groups", 1))};
+  const Ints stride = expand(n, "stride", 2, 1), padding = expand(n, "padding", 2, 0),
+             dilation = expand(n, "dilation", 2, 1);
+  const int64_t groups = n.getOr<int64_t>("groups", 1);
+  const at::Tensor bias = optionalBias(in);
+  if (nativeConvIsSlower(in[0], in[1], bias, stride, padding, dilation, groups))
+    return {at::mkldnn_convolution(in[0].contiguous(), in[1].contiguous(),
+                                   bias.defined() ? c10::optional<at::Tensor>(bias.contiguous()) : c10::nullopt,
+                                   padding, stride, dilation, groups)};
+  return {at::conv2d(in[0], in[1], bias, stride, padding, dilation, groups)};
 }
 
 std::vector<Shape> conv2dShape(const Node& n, const std::vector<Shape>& in) {
