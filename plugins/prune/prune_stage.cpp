@@ -16,6 +16,7 @@
 //     max_ratio: 0.9             # global: no layer above this
 //     min_elements: 1000         # smaller layers stay dense (reported)
 //     physical: true             # channel: remove the pruned channels at the end
+//     round_to: 16               # channel: kept channels a multiple of 16 per group (SIMD blocks)
 //     epochs: 10                 # + every option of the train stage (lr, optimizer, ...)
 //
 // How it runs: the binary keep mask of every pruned tensor is decided once,
@@ -131,7 +132,7 @@ class PruneStage : public Stage {
     if (global_ && kind_ != Kind::Unstructured) o.fail("global", "global: true is for type unstructured");
     if (o.has("max_ratio") && !global_) o.fail("max_ratio", "max_ratio caps global pruning (global: true)");
     if (kind_ != Kind::Channel)
-      for (const char* key : {"importance", "min_keep", "physical"})
+      for (const char* key : {"importance", "min_keep", "physical", "round_to"})
         if (o.has(key)) o.fail(key, std::string(key) + " is for type channel");
     if (o.has("overrides")) {
       if (global_) o.fail("overrides", "per-layer ratios do not combine with global: true (use max_ratio)");
@@ -150,6 +151,7 @@ class PruneStage : public Stage {
                                                                      : prune::ChannelCriterion::Fpgm;
     min_keep_ = o.getOr<int64_t>("min_keep", 1);
     physical_ = o.getOr<bool>("physical", true);
+    round_to_ = o.getOr<int64_t>("round_to", 1);
     min_elements_ = o.get<int64_t>("min_elements");
     min_group_inputs_ = o.getOr<int64_t>("min_group_inputs", 0);
     max_ratio_ = o.getOr<double>("max_ratio", 1.0);
@@ -372,6 +374,7 @@ class PruneStage : public Stage {
     }
     if (g.channels <= min_keep_)
       return leave(fmt::format("{} channels <= min_keep {}", g.channels, min_keep_));
+    if (g.channels < round_to_) return leave(fmt::format("{} channels < round_to {}", g.channels, round_to_));
     return r;
   }
 
@@ -392,7 +395,7 @@ class PruneStage : public Stage {
       const auto r = groupDecision(m, g, selected, nullptr, &override_layers);
       if (!r) continue;
       const at::Tensor imp = prune::groupImportance(m, g, criterion_).to(at::kDouble);
-      const at::Tensor keep = prune::channelMask(imp, *r, min_keep_).to(at::kDouble);
+      const at::Tensor keep = prune::channelMask(imp, *r, min_keep_, round_to_).to(at::kDouble);
       ++groups;
       for (const auto& s : g.slices) {
         if (s.reads || m.isBuffer(s.tensor)) continue;
@@ -494,6 +497,7 @@ class PruneStage : public Stage {
       }
       report["importance"] = criterion_ == prune::ChannelCriterion::L2 ? "l2" : "fpgm";
       report["physical"] = physical_;
+      report["round_to"] = round_to_;
       report["groups"] = groups;
       report["channels"] = {{"before", channels_before}, {"after", channels_after}};
     } else {
@@ -532,6 +536,7 @@ class PruneStage : public Stage {
   int64_t min_group_inputs_ = 0;  // n2m: layers with a shorter I stay dense
   int64_t min_keep_ = 1;
   bool physical_ = true;
+  int64_t round_to_ = 1;  // channel: kept channels per group rounded up to a multiple of this
   prune::ChannelCriterion criterion_ = prune::ChannelCriterion::Fpgm;
   std::vector<Override> overrides_;
   prune::PruneSchedule schedule_;
@@ -572,6 +577,11 @@ StageFactory pruneStageFactory() {
   s.add("min_elements", OptionType::Int).defaultValue(int64_t{0}).atLeast(0).help("layers with fewer weights stay dense");
   s.add("min_keep", OptionType::Int).atLeast(1).help("channel: channels kept at least per group (default 1)");
   s.add("physical", OptionType::Bool).help("channel: remove the pruned channels at the end (default true)");
+  s.add("round_to", OptionType::Int)
+      .atLeast(1)
+      .help(
+          "channel: kept channels per group rounded up to a multiple of this (SIMD width: 16 for ONNX Runtime on "
+          "AVX-512, 8 on AVX2); smaller groups stay whole (default 1)");
   addTrainOptions(s);
   f.create = [](const Options& o) { return std::make_unique<PruneStage>(o); };
   return f;

@@ -119,6 +119,26 @@ TEST_CASE("channel mask: round(ratio * O) least important channels, at least min
   CHECK_THROWS_WITH(channelMaskFor(channelMask(imp, 0.35), at::ones({4, 3})), Catch::Contains("10 channels"));
 }
 
+TEST_CASE("channel mask with round_to: kept counts rounded up to a multiple, at most the group", "[prune][channel]") {
+  // resnet18's widths at 30 %: 45, 90, 179, 358 kept -> 48, 96, 192, 368.
+  CHECK(keptChannels(64, 0.3) == 45);
+  CHECK(keptChannels(64, 0.3, 1, 16) == 48);
+  CHECK(keptChannels(128, 0.3, 1, 16) == 96);
+  CHECK(keptChannels(256, 0.3, 1, 16) == 192);
+  CHECK(keptChannels(512, 0.3, 1, 16) == 368);
+  CHECK(keptChannels(512, 0.3, 1, 8) == 360);
+  CHECK(keptChannels(30, 0.1, 1, 16) == 30);    // 27 -> 32, capped at the group's 30
+  CHECK(keptChannels(8, 0.5, 1, 16) == 8);      // smaller than round_to: left whole
+  CHECK(keptChannels(40, 0.95, 1, 16) == 16);   // 2 kept -> 16
+  CHECK(keptChannels(40, 0.95, 20, 16) == 32);  // min_keep 20 first, then rounded
+  CHECK_THROWS_WITH(keptChannels(64, 0.3, 1, 0), Catch::Contains("round_to"));
+  // The 4 least important of 20 go (14 kept -> 16): importances 0..3.
+  auto imp = doubles({5, 0, 7, 2, 9, 1, 8, 3, 6, 4, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19});
+  auto mask = channelMask(imp, 0.3, 1, 16);
+  CHECK(mask.sum().item<double>() == 16);
+  CHECK(mask.equal((imp >= 4).to(at::kDouble)));
+}
+
 TEST_CASE("global magnitude masks: one threshold, a per-layer cap, small layers skipped", "[prune][global]") {
   auto a = doubles({1, 2, 3, 4, 5, 6, 7, 8});
   auto b = doubles({0.5, 1.5, 2.5, 3.5});

@@ -508,3 +508,74 @@ TEST_CASE("prune stage: a later train stage keeps the pruned zeros unless told n
     CHECK(zerosKeptAt(*m).first < pruned_zeros / 100);
   }
 }
+
+TEST_CASE("prune stage: channel round_to keeps multiples of N per group, smaller groups whole and reported",
+          "[prune][stage]") {
+  // mobilenet_v2 x0.25: widths 8..1280; round_to 12 at 30 % (kept before
+  // rounding in the comments), so every kind of group shows up.
+  const std::string dir = prepare("round-to", R"(stages:
+  - kind: prune
+    type: channel
+    ratio: 0.3
+    round_to: 12
+    epochs: 1
+    init_train_epochs: 0
+    lr: 0.01
+)");
+  CliResult r = runCli("r.yaml --output run", dir, builtinPlugins());
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  const std::map<int64_t, int64_t> expected{{16, 12} /* 11 */,    {24, 24} /* 17 */,    {40, 36} /* 28 */,
+                                            {48, 36} /* 34 */,    {80, 60} /* 56 */,    {96, 72} /* 67 */,
+                                            {144, 108} /* 101 */, {240, 168} /* 168 */, {1280, 900} /* 896 */};
+  const nlohmann::json j = pruneJson(dir + "/run");
+  CHECK(j["round_to"] == 12);
+  auto small = GraphModule::load(dir + "/run/checkpoints/stage-0-prune.edgeopt");
+  int64_t checked_widths = 0;
+  for (const auto& g : j["groups"]) {
+    const int64_t c = g["channels"], kept = g["kept"];
+    INFO("group of " << c << " channels, " << g["producers"].dump());
+    REQUIRE(expected.count(c));
+    CHECK(kept == expected.at(c));
+    for (const std::string p : g["producers"])
+      if (small->hasTensor(p + ".weight")) {
+        CHECK(small->tensor(p + ".weight").size(0) == kept);
+        ++checked_widths;
+      }
+  }
+  CHECK(checked_widths >= 10);
+  int64_t small_groups = 0;
+  for (const auto& s : j["skipped"]) small_groups += s["reason"] == "8 channels < round_to 12";
+  CHECK(small_groups > 0);
+  CHECK(small->tensor("features.0.0.weight").size(0) == 8);  // the stem's 8 channels: left whole
+
+  // The key is checked where the recipe gives it: a count of at least 1, channel pruning only.
+  writeText(dir + "/zero.yaml", std::string(kHeader) + R"(stages:
+  - kind: prune
+    type: channel
+    ratio: 0.3
+    round_to: 0
+)");
+  r = runCli("zero.yaml --dry-run", dir, builtinPlugins());
+  CHECK(r.code == 3);
+  CHECK_THAT(r.err, Catch::StartsWith("error: ") && Catch::Contains("zero.yaml:17:") && Catch::Contains("round_to"));
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  writeText(dir + "/frac.yaml", std::string(kHeader) + R"(stages:
+  - kind: prune
+    type: channel
+    ratio: 0.3
+    round_to: 2.5
+)");
+  r = runCli("frac.yaml --dry-run", dir, builtinPlugins());
+  CHECK(r.code == 3);
+  CHECK_THAT(r.err, Catch::StartsWith("error: ") && Catch::Contains("frac.yaml:17:") && Catch::Contains("round_to"));
+  writeText(dir + "/kind.yaml", std::string(kHeader) + R"(stages:
+  - kind: prune
+    type: unstructured
+    ratio: 0.3
+    round_to: 16
+)");
+  r = runCli("kind.yaml --dry-run", dir, builtinPlugins());
+  CHECK(r.code == 3);
+  CHECK_THAT(r.err, Catch::Contains("kind.yaml:17:") && Catch::Contains("round_to is for type channel"));
+}

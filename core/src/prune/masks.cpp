@@ -179,13 +179,20 @@ at::Tensor nmMaskForRatio(const at::Tensor& importance, double ratio, int64_t m)
   return groupedMask(importance, m, [ratio](int64_t len) { return pruneCount(len, ratio); });
 }
 
-at::Tensor channelMask(const at::Tensor& channel_importance, double ratio, int64_t min_keep) {
+int64_t keptChannels(int64_t channels, double ratio, int64_t min_keep, int64_t round_to) {
+  if (min_keep < 0) throw std::invalid_argument("channel pruning: min_keep must be >= 0");
+  if (round_to < 1) throw std::invalid_argument("channel pruning: round_to must be >= 1");
+  const int64_t kept = channels - std::min(pruneCount(channels, ratio), std::max<int64_t>(channels - min_keep, 0));
+  if (round_to == 1 || channels < round_to) return round_to == 1 ? kept : channels;
+  return std::min(channels, (kept + round_to - 1) / round_to * round_to);
+}
+
+at::Tensor channelMask(const at::Tensor& channel_importance, double ratio, int64_t min_keep, int64_t round_to) {
   if (channel_importance.dim() != 1)
     throw std::invalid_argument("channel pruning needs one importance per output channel ([O]), got " +
                                 std::to_string(channel_importance.dim()) + " dims");
-  if (min_keep < 0) throw std::invalid_argument("channel pruning: min_keep must be >= 0");
   const int64_t channels = channel_importance.size(0);
-  const int64_t k = std::min(pruneCount(channels, ratio), std::max<int64_t>(channels - min_keep, 0));
+  const int64_t k = channels - keptChannels(channels, ratio, min_keep, round_to);
   return rowMasks(channel_importance.reshape({1, channels}), k).reshape({channels});
 }
 

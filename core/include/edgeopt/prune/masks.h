@@ -67,8 +67,14 @@ at::Tensor nmMaskForRatio(const at::Tensor& importance, double ratio, int64_t m)
 
 // Whole output channels: `channel_importance` is [O] (importance.h); zeroes
 // min(pruneCount(O, ratio), O - min_keep) channels of least importance.
+// round_to > 1 (Torch-Pruning's round_to): the kept count is then rounded up
+// to a multiple of round_to, at most O, so the pruned layers keep widths
+// that SIMD kernels block by (ONNX Runtime's NCHWc: 8 channels on AVX2, 16
+// on AVX-512); O < round_to keeps every channel.
 // The mask is [O]; broadcast it over dim 0 of the weight (channelMaskFor).
-at::Tensor channelMask(const at::Tensor& channel_importance, double ratio, int64_t min_keep = 1);
+at::Tensor channelMask(const at::Tensor& channel_importance, double ratio, int64_t min_keep = 1, int64_t round_to = 1);
+// The channels channelMask keeps of `channels`.
+int64_t keptChannels(int64_t channels, double ratio, int64_t min_keep = 1, int64_t round_to = 1);
 // A [O] channel mask shaped to multiply a weight whose dim 0 is O ([O,1,1,1]).
 at::Tensor channelMaskFor(const at::Tensor& channel_mask, const at::Tensor& weight);
 
