@@ -6,9 +6,14 @@
 // Node.js and tests/tools/ort are there). Target (issue 10): MACs cut >= 45 %,
 // speedup >= 1.6x.
 //
-//   bench_prune [--ratio 0.3] [--runs 20] [--work DIR] [--profile]
+//   bench_prune [--ratio 0.3] [--runs 20] [--work DIR] [--profile] [--round-to N]
 // --profile: per-node median times at batch 1, dense vs pruned, the nodes
-// that lost most (or gained least) listed first.
+// that lost most (or gained least) listed first; in ONNX Runtime, kernel
+// time per op type (EDGEOPT_ORT_PROFILE of ort_latency.js, traces in WORK).
+// --round-to N: a third model, pruned with the kept channels of every group
+// rounded up to a multiple of N (the prune stage's round_to), measured in the
+// same interleaved runs: ONNX Runtime's NCHWc convs block channels by 16 on
+// AVX-512 (8 on AVX2), and 45, 90, 179, 358 are no multiples of either.
 #include <edgeopt/config.h>
 #include <edgeopt/exporter.h>
 #include <edgeopt/graph_module.h>
@@ -31,6 +36,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -102,14 +108,17 @@ int main(int argc, char** argv) {
   int runs = 20;
   bool profile = false;
   std::string work = "bench-work/prune";
+  int64_t round_to = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--ratio" && i + 1 < argc) ratio = std::atof(argv[++i]);
     else if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
     else if (a == "--work" && i + 1 < argc) work = argv[++i];
     else if (a == "--profile") profile = true;
+    else if (a == "--round-to" && i + 1 < argc)
+      round_to = std::atoll(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: bench_prune [--ratio R] [--runs N] [--work DIR] [--profile]\n");
+      std::fprintf(stderr, "usage: bench_prune [--ratio R] [--runs N] [--work DIR] [--profile] [--round-to N]\n");
       return 2;
     }
   }
@@ -123,33 +132,54 @@ int main(int argc, char** argv) {
   dense->eval();
   const edgeopt::ir::Shape input{1, 3, 224, 224};
   edgeopt::ir::propagateShapes(*dense, {input});
-  auto deps = edgeopt::prune::analyzeChannels(*dense);
-  std::vector<at::Tensor> keeps;
-  for (const auto& g : deps.groups)
-    keeps.push_back(g.prunable ? edgeopt::prune::channelMask(edgeopt::prune::groupImportance(
-                                                                 *dense, g, edgeopt::prune::ChannelCriterion::Fpgm),
-                                                             ratio)
-                               : at::Tensor());
-  auto pruned = dense->clone();
-  edgeopt::prune::removeChannels(*pruned, deps, keeps);
-  pruned->eval();
-
-  const auto before = edgeopt::ir::summarize(*dense, input), after = edgeopt::ir::summarize(*pruned, input);
-  const double mac_cut = 1.0 - double(after.totalMacs) / double(before.totalMacs);
-  const double param_cut = 1.0 - double(after.totalParams) / double(before.totalParams);
-  std::printf("resnet18 224x224, %.0f %% of each prunable channel group removed (FPGM), %d threads\n", 100 * ratio,
-              threads);
-  std::printf("  MACs %.2f G -> %.2f G (cut %.1f %%), params %.2f M -> %.2f M (cut %.1f %%)\n",
-              before.totalMacs / 1e9, after.totalMacs / 1e9, 100 * mac_cut, before.totalParams / 1e6,
-              after.totalParams / 1e6, 100 * param_cut);
-  for (int64_t batch : {1, 32}) {
-    const int n = batch == 1 ? runs * 3 : std::max(3, runs / 4);
-    auto t = interleaved({dense.get(), pruned.get()}, batch, n);
-    std::printf("  executor batch %2lld: dense %8.2f ms, pruned %8.2f ms, speedup %.2fx (median of %d)\n",
-                static_cast<long long>(batch), t[0], t[1], t[0] / t[1], n);
+  const auto deps = edgeopt::prune::analyzeChannels(*dense);
+  // The dense model pruned by FPGM, kept counts rounded up to multiples of `round`.
+  auto prune = [&](int64_t round) {
+    std::vector<at::Tensor> keeps;
+    for (const auto& g : deps.groups)
+      keeps.push_back(g.prunable ? edgeopt::prune::channelMask(edgeopt::prune::groupImportance(
+                                                                   *dense, g, edgeopt::prune::ChannelCriterion::Fpgm),
+                                                               ratio, 1, round)
+                                 : at::Tensor());
+    auto m = dense->clone();
+    edgeopt::prune::removeChannels(*m, deps, keeps);
+    m->eval();
+    return m;
+  };
+  std::vector<std::shared_ptr<edgeopt::GraphModule>> pruned;
+  std::vector<std::string> names{"dense", "pruned"};
+  pruned.push_back(prune(1));
+  if (round_to > 1) {
+    pruned.push_back(prune(round_to));
+    names.push_back("pruned_round" + std::to_string(round_to));
   }
 
-  if (profile) printProfile(*dense, *pruned, runs);
+  std::printf("resnet18 224x224, %.0f %% of each prunable channel group removed (FPGM), %d threads\n", 100 * ratio,
+              threads);
+  const auto before = edgeopt::ir::summarize(*dense, input);
+  for (size_t i = 0; i < pruned.size(); ++i) {
+    const auto after = edgeopt::ir::summarize(*pruned[i], input);
+    const double mac_cut = 1.0 - double(after.totalMacs) / double(before.totalMacs);
+    const double param_cut = 1.0 - double(after.totalParams) / double(before.totalParams);
+    std::string widths;  // the residual stages' widths: conv1 and layerN.0.conv2 outputs
+    for (const char* w : {"conv1.weight", "layer1.0.conv2.weight", "layer2.0.conv2.weight", "layer3.0.conv2.weight",
+                          "layer4.0.conv2.weight"})
+      widths += (widths.empty() ? "" : ", ") + std::to_string(pruned[i]->tensor(w).size(0));
+    std::printf("  %-16s MACs %.2f G -> %.2f G (cut %.1f %%), params %.2f M -> %.2f M (cut %.1f %%), widths %s\n",
+                names[i + 1].c_str(), before.totalMacs / 1e9, after.totalMacs / 1e9, 100 * mac_cut,
+                before.totalParams / 1e6, after.totalParams / 1e6, 100 * param_cut, widths.c_str());
+  }
+  std::vector<edgeopt::GraphModule*> models{dense.get()};
+  for (auto& p : pruned) models.push_back(p.get());
+  for (int64_t batch : {1, 32}) {
+    const int n = batch == 1 ? runs * 3 : std::max(3, runs / 4);
+    auto t = interleaved(models, batch, n);
+    for (size_t i = 1; i < models.size(); ++i)
+      std::printf("  executor batch %2lld: dense %8.2f ms, %-16s %8.2f ms, speedup %.2fx (median of %d)\n",
+                  static_cast<long long>(batch), t[0], names[i].c_str(), t[i], t[0] / t[i], n);
+  }
+
+  if (profile) printProfile(*dense, *pruned.back(), runs);
 
   // ONNX Runtime on the exports, through the same script as the surgery numbers.
   const std::string node_modules = std::string(EDGEOPT_SOURCE_DIR) + "/tests/tools/ort/node_modules";
@@ -162,15 +192,18 @@ int main(int argc, char** argv) {
   host.load(edgeopt::builtinPluginDir() + "/libedgeopt_onnx_export.so");
   const auto* entry = edgeopt::registries().of<edgeopt::Exporter>().find("onnx");
   auto exporter = entry->factory.create(entry->factory.options.validate(edgeopt::ConfigNode(), "exporter"));
-  dense->setExampleInputShapes({input});
-  pruned->setExampleInputShapes({input});
-  exporter->write(*dense, work + "/dense.onnx");
-  exporter->write(*pruned, work + "/pruned.onnx");
+  std::string files;
+  for (size_t i = 0; i < models.size(); ++i) {
+    models[i]->setExampleInputShapes({input});
+    exporter->write(*models[i], work + "/" + names[i] + ".onnx");
+    files += " '" + work + "/" + names[i] + ".onnx'";
+  }
   for (const char* shape : {"1,3,224,224", "32,3,224,224"}) {
     const bool one = std::string(shape)[0] == '1' && std::string(shape)[1] == ',';
-    const std::string cmd = "node '" EDGEOPT_SOURCE_DIR "/bench/ort_latency.js' '" + node_modules + "' " + shape + " " +
+    const std::string cmd = (profile ? "EDGEOPT_ORT_PROFILE='" + work + "/ort-profile' " : std::string()) +
+                            "node '" EDGEOPT_SOURCE_DIR "/bench/ort_latency.js' '" + node_modules + "' " + shape + " " +
                             std::to_string(one ? runs * 3 : std::max(3, runs / 4)) + " " + std::to_string(threads) +
-                            " '" + work + "/dense.onnx' '" + work + "/pruned.onnx'";
+                            files;
     std::printf("  ONNX Runtime, input %s:\n", shape);
     std::fflush(stdout);
     if (std::system(cmd.c_str()) != 0) std::printf("  (ort_latency.js failed)\n");
