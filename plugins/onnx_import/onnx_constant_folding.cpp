@@ -137,10 +137,50 @@ Tensors slice(const ConstInputs& c) {
   if (steps.empty()) steps = Ints(starts.size(), 1);
   at::Tensor r = c.arg(0);
   for (size_t i = 0; i < starts.size(); ++i) {
-    if (steps[i] <= 0) c.node.fail("Slice with a negative step");
-    r = r.slice(axisOf(axes[i], r.dim()), starts[i], ends[i], steps[i]);
+    const int64_t axis = axisOf(axes[i], r.dim());
+    if (steps[i] == 0) c.node.failInput("Slice with step 0");
+    if (steps[i] > 0) {
+      r = r.slice(axis, starts[i], ends[i], steps[i]);
+      continue;
+    }
+    // A negative step walks down from start (clamped to [0, n - 1]) to end
+    // (clamped to [-1, n - 1]), exclusive; ONNX's rule, as torch.onnx writes
+    // its index arithmetic on shapes.
+    const int64_t n = r.size(axis);
+    if (n == 0) continue;
+    int64_t start = starts[i] < 0 ? starts[i] + n : starts[i], end = ends[i] < 0 ? ends[i] + n : ends[i];
+    start = std::clamp<int64_t>(start, 0, n - 1);
+    end = std::clamp<int64_t>(end, -1, n - 1);
+    r = start > end ? r.index_select(axis, at::arange(start, end, steps[i], at::kLong)) : r.slice(axis, 0, 0);
   }
   return Tensors{r.contiguous()};
+}
+
+// Mod: fmod = 0 takes the divisor's sign (Python's %, integers only), fmod = 1 the dividend's (C's fmod).
+Tensors mod(const ConstInputs& c) {
+  if (c.node.attrInt("fmod", 0) == 1) return Tensors{at::fmod(c.arg(0), c.arg(1)).to(c.arg(0).scalar_type())};
+  if (c.arg(0).is_floating_point()) c.node.fail("Mod of floats needs fmod = 1");
+  return Tensors{at::remainder(c.arg(0), c.arg(1)).to(c.arg(0).scalar_type())};
+}
+
+// ScatterND without reduction: data with data[indices[i]] = updates[i] (a
+// window mask written region by region, as torch.onnx spells x[a:b, c:d] = v).
+Tensors scatterNd(const ConstInputs& c) {
+  if (c.node.attrString("reduction", "none") != "none") c.node.fail("ScatterND with a reduction");
+  at::Tensor out = c.arg(0).clone();
+  const at::Tensor idx = c.arg(1).to(at::kLong);
+  if (idx.dim() < 1 || idx.size(-1) > out.dim()) c.node.fail("ScatterND indices of a wrong shape");
+  const int64_t k = idx.size(-1);
+  const at::Tensor flat = idx.reshape({-1, k});
+  Ints rest{flat.size(0)};
+  for (int64_t d = k; d < out.dim(); ++d) rest.push_back(out.size(d));
+  c10::List<c10::optional<at::Tensor>> index;
+  for (int64_t d = 0; d < k; ++d) {
+    at::Tensor i = flat.select(1, d);
+    index.push_back(at::where(i < 0, i + out.size(d), i));
+  }
+  out.index_put_(index, c.arg(2).reshape(rest).to(out.scalar_type()));
+  return Tensors{out};
 }
 
 }  // namespace
@@ -162,6 +202,8 @@ void addConstantFolders(FolderTable& table) {
   table.add("Sub", [](C c) { return Tensors{at::sub(c.arg(0), c.arg(1)).to(c.arg(0).scalar_type())}; });
   table.add("Mul", [](C c) { return Tensors{at::mul(c.arg(0), c.arg(1)).to(c.arg(0).scalar_type())}; });
   table.add("Div", div);
+  table.add("Mod", mod);
+  table.add("ScatterND", scatterNd);
   table.add("Pow", [](C c) { return Tensors{at::pow(c.arg(0), c.arg(1)).to(c.arg(0).scalar_type())}; });
   table.add("Min", min);
   table.add("Max", max);

@@ -56,9 +56,12 @@ void softmax(NodeContext& node) {
   return node.setOut(0, node.wrap(node.emit("reshape", {y}, {{"shape", *shape}})));
 }
 
+// Dropout in inference, or in training with ratio 0 (torch.onnx writes
+// F.dropout(x, p=0.0), training by default, that way: Swin's attention):
+// both pass x through and keep every element, so the mask is all true.
 void dropout(NodeContext& node) {
-  if (node.outputUsed(1)) node.fail("the mask output");
   double ratio = node.attrFloat("ratio", 0.5);
+  bool training = false;
   if (node.opset() >= 12) {
     if (const Val* r = node.in(1)) {
       auto v = node.constScalar(*r);
@@ -67,10 +70,16 @@ void dropout(NodeContext& node) {
     }
     if (const Val* t = node.in(2)) {
       auto v = node.constScalar(*t);
-      if (!v || *v != 0.0) node.fail("training_mode=true");
+      if (!v) node.fail("training_mode must be a constant");
+      training = *v != 0.0;
     }
   }
-  return node.setOut(0, node.wrap(node.emit("dropout", {node.irOf(node.req(0))}, {{"p", ratio}})));
+  if (training && ratio != 0.0) node.fail("training_mode=true with a non-zero ratio");
+  ir::Value* x = node.irOf(node.req(0));
+  if (node.outputUsed(1))
+    node.setOut(1, node.wrap(node.emit("full_like", {x},
+                                       {{"value", 1.0}, {"dtype", static_cast<int64_t>(at::ScalarType::Bool)}})));
+  return node.setOut(0, node.wrap(node.emit("dropout", {x}, {{"p", training ? 0.0 : ratio}})));
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // Convolutions and matrix products: Conv (asymmetric pads through an
 // explicit pad), ConvTranspose, Gemm and MatMul (linear layers when the weight
-// is a constant matrix).
+// is a constant matrix), Einsum as a batched matrix product.
 #include "onnx_converters.h"
 
 namespace edgeopt::onnx_import::detail {
@@ -111,6 +111,34 @@ void matmul(NodeContext& node) {
   node.setOut(0, node.wrap(node.emit("matmul", {node.irOf(a), node.irOf(b)})));
 }
 
+// Einsum of two operands as a batched matrix product, with the same batch
+// letters on both operands and the output (MaxViT's attention from torch.onnx):
+//   "...ik,...kj->...ij" = a @ b,   "...ik,...jk->...ij" = a @ b^T.
+void einsum(NodeContext& node) {
+  std::string eq;
+  for (char ch : node.attrString("equation", ""))
+    if (ch != ' ') eq += ch;
+  const auto comma = eq.find(','), arrow = eq.find("->");
+  if (node.numInputs() != 2 || comma == std::string::npos || arrow == std::string::npos || arrow < comma)
+    node.fail("Einsum '" + eq + "': only products of two operands are supported");
+  const std::string a = eq.substr(0, comma), b = eq.substr(comma + 1, arrow - comma - 1), out = eq.substr(arrow + 2);
+  const size_t n = a.size();
+  const bool batched = n >= 2 && b.size() == n && out.size() == n && a.find('.') == std::string::npos &&
+                       a.compare(0, n - 2, b, 0, n - 2) == 0 && a.compare(0, n - 2, out, 0, n - 2) == 0;
+  if (batched) {
+    const char i = a[n - 2], k = a[n - 1];
+    ir::Value* x = node.irOf(node.req(0));
+    ir::Value* y = node.irOf(node.req(1));
+    if (out[n - 2] == i && b[n - 2] == k && out[n - 1] == b[n - 1] && b[n - 1] != i && b[n - 1] != k)
+      return node.setOut(0, node.wrap(node.emit("matmul", {x, y})));
+    if (out[n - 2] == i && b[n - 1] == k && out[n - 1] == b[n - 2] && b[n - 2] != i && b[n - 2] != k) {
+      ir::Value* yt = node.emit("transpose", {y}, {{"dim0", int64_t{-2}}, {"dim1", int64_t{-1}}});
+      return node.setOut(0, node.wrap(node.emit("matmul", {x, yt})));
+    }
+  }
+  node.fail("Einsum '" + eq + "': only batched matrix products (...ik,...kj->...ij or ...ik,...jk->...ij)");
+}
+
 }  // namespace
 
 void addConvLinearConverters(ConverterTable& table) {
@@ -118,6 +146,7 @@ void addConvLinearConverters(ConverterTable& table) {
   table.add("ConvTranspose", [](NodeContext& node) { convolution(node, true); });
   table.add("Gemm", gemm);
   table.add("MatMul", matmul);
+  table.add("Einsum", einsum);
 }
 
 }  // namespace edgeopt::onnx_import::detail

@@ -20,7 +20,14 @@ void OpContext::fail(const std::string& reason) {
 void OpContext::done(ir::Value* v) {
   if (inplace) {
     if (!in[0].isTensor()) return fail("in-place op on a value that is not a tensor");
+    for (Cell* view = in[0].cell.get(); view->view_of; view = view->view_of.get())
+      if (!view->view_of->param.empty())
+        return fail("in-place update of a slice of parameter/buffer '" + view->view_of->param + "'");
     in[0].cell->value = v;
+    // A slice's new value is written into the tensor it was sliced from (and
+    // that one's, for a slice of a slice): values are immutable in the IR.
+    for (Cell* view = in[0].cell.get(); view->view_of; view = view->view_of.get())
+      view->view_of->value = emit("slice_scatter", {view->view_of->value, view->value}, view->view_slice);
     env_[node_->output()] = in[0];
   } else {
     env_[node_->output()] = importer_.result(v);
@@ -79,6 +86,7 @@ const AtenOpTable& atenOps() {
     addPoolResizeOps(t);
     addQuantOps(t);
     addWindowOps(t);
+    addMathOps(t);
     return t;
   }();
   return table;

@@ -77,5 +77,6 @@ void addShapeOps(AtenOpTable& table);
 void addPoolResizeOps(AtenOpTable& table);
 void addQuantOps(AtenOpTable& table);
 void addWindowOps(AtenOpTable& table);
+void addMathOps(AtenOpTable& table);
 
 }  // namespace edgeopt::torchscript::detail

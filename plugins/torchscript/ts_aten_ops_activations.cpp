@@ -1,5 +1,5 @@
 // Activations and other elementwise layers: relu and friends, clamp/hardtanh
-// (recognised as relu6/relu where the bounds match), leaky_relu, gelu,
+// (recognised as relu6/relu where the bounds match; one-sided: clamp), leaky_relu, gelu,
 // softmax and dropout.
 #include "ts_aten_ops.h"
 
@@ -19,7 +19,9 @@ void clamp(OpContext& c) {
   if (lo && *lo == 0.0 && hi && *hi == 6.0) return c.unary("relu6");
   if (lo && *lo == 0.0 && hi_none) return c.unary("relu");
   if (lo && hi) return c.unary("hardtanh", {{"min_val", *lo}, {"max_val", *hi}});
-  return c.fail("one-sided clamp other than at 0");
+  if (lo) return c.unary("clamp", {{"min", *lo}});
+  if (hi) return c.unary("clamp", {{"max", *hi}});
+  return c.fail("clamp without bounds");
 }
 
 void leakyRelu(OpContext& c) {

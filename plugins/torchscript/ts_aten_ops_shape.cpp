@@ -94,10 +94,12 @@ void reshape(OpContext& c) {
       "input_shape)");
 }
 
-// contiguous() and clone(): values are immutable in the IR, so no copy is needed.
+// contiguous() and clone(): values are immutable in the IR, so no copy is
+// needed; a clone is a tensor of its own, which in-place ops may change
+// (a clone of a parameter is no longer the parameter).
 void sameValue(OpContext& c) {
   if (!c.in[0].isTensor()) return c.fail("input is not a tensor");
-  c.setResult(c.in[0]);
+  c.setResult(c.base == "clone" ? c.result(c.in[0].cell->value) : c.in[0]);
 }
 
 void transpose(OpContext& c) {
@@ -209,7 +211,14 @@ void slice(OpContext& c) {
   auto end = in[3].isNone() ? std::optional<int64_t>(std::numeric_limits<int64_t>::max()) : asInt(in[3]);
   auto step = asInt(in[4]);
   if (!dim || !start || !end || !step) return c.fail("slice bounds must be constants");
-  return c.unary("slice", {{"dim", *dim}, {"start", *start}, {"end", *end}, {"step", *step}});
+  const Attrs attrs{{"dim", *dim}, {"start", *start}, {"end", *end}, {"step", *step}};
+  ir::Value* x = c.tensorAt(0);
+  if (!x) return c.fail("input is not a tensor");
+  // The slice remembers what it views: an in-place op on it writes through.
+  SVal s = c.result(c.emit("slice", {x}, attrs));
+  s.cell->view_of = c.in[0].cell;
+  s.cell->view_slice = attrs;
+  c.setResult(std::move(s));
 }
 
 // F.pad(x, pad, mode, value) and the per-mode ops it lowers to

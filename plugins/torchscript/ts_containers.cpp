@@ -152,6 +152,24 @@ bool Importer::evalContainerOp(const jit::Node* n, Env& env, const std::vector<S
 
 // Tensor metadata: known only at run time (ranks when shapes are known); false
 // if `n` does not read the metadata of its tensor input.
+namespace {
+
+// Whether `v` is computed from a model input (else only from parameters and constants).
+bool dependsOnInput(const ir::Value* v) {
+  std::vector<const ir::Node*> todo{v->producer()};
+  std::unordered_set<const ir::Node*> seen;
+  while (!todo.empty()) {
+    const ir::Node* n = todo.back();
+    todo.pop_back();
+    if (!seen.insert(n).second) continue;
+    if (n->opcode() == ir::Opcode::Input) return true;
+    for (const ir::Value* in : n->inputs()) todo.push_back(in->producer());
+  }
+  return false;
+}
+
+}  // namespace
+
 bool Importer::evalTensorMetadata(const jit::Node* n, Env& env, const std::vector<SVal>& in) {
   const c10::Symbol kind = n->kind();
   if (in.size() >= 1 && in[0].isTensor()) {
@@ -193,6 +211,13 @@ bool Importer::evalTensorMetadata(const jit::Node* n, Env& env, const std::vecto
       d.size_of = in[0].cell;
       d.size_dim = -1;
       env[n->output()] = d;
+      return true;
+    }
+    if (k == "aten::numel" && in[0].cell->value && in[0].cell->value->shape() && !dependsOnInput(in[0].cell->value)) {
+      // A parameter's (or its clone's) size: constant, unlike anything with a batch dim.
+      int64_t count = 1;
+      for (int64_t d : *in[0].cell->value->shape()) count *= d;
+      env[n->output()] = SVal::constant(count);
       return true;
     }
     if (k == "prim::dtype" || k == "prim::device" || k == "prim::layout" || k == "prim::requires_grad" ||

@@ -46,6 +46,10 @@ struct Cell {
   ir::Value* value = nullptr;  // in the scratch graph
   bool poison = false;         // produced by an unsupported op: consumers are not reported again
   std::string param;           // non-empty: a parameter or buffer of the module
+  // A slice of another tensor (aten::slice's result): an in-place op on it
+  // writes through to view_of as slice_scatter with these attributes.
+  std::shared_ptr<Cell> view_of;
+  Attrs view_slice;
 };
 using CellPtr = std::shared_ptr<Cell>;
 

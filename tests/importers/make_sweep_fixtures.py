@@ -4,11 +4,23 @@ Run with Debian's /usr/bin/python3 (python3-torch, python3-torchvision 0.14):
     make_sweep_fixtures.py --list
 prints every classifier of torchvision.models.list_models(module=models), one
 line each: "<name> <input size> <how it is built>";
-    make_sweep_fixtures.py OUT_DIR NAME...
+    make_sweep_fixtures.py OUT_DIR NAME... [--onnx NAME...]
 writes, for each NAME, built with num_classes=10 in eval mode:
     <name>.script.pt   torch.jit.script(model) saved, or absent when scripting fails
-    <name>.ref.pt      x (2x3xSxS) and eval_out
-    <name>.json        {"input": S, "build": ..., "params": N, "error": "..." when scripting failed}
+    <name>.opset13.onnx, <name>.opset17.onnx (the names after --onnx)
+                       torch.onnx.export of the eval-mode model, input "x" with
+                       symbolic dims batch x 3 x height x width (dynamic_axes),
+                       or batch x 3 x S x S where torch.onnx can't export
+                       symbolic sizes (adaptive pooling to sizes other than 1)
+    <name>.ref.pt      x (2x3xSxS), eval_out; target, loss, train_out and
+                       after (every parameter and buffer) of one SGD step in
+                       train mode (lr 0.1, momentum 0.9, weight decay 1e-4) with
+                       every Dropout and StochasticDepth at p = 0, so no
+                       model's step is random (the functional dropouts of
+                       attention are already p = 0 as built)
+    <name>.json        {"input": S, "build": ..., "params": N, "error": "..." when scripting failed,
+                        "onnx13_dynamic"/"onnx17_dynamic": the symbolic dims,
+                        "onnx13_error"/"onnx17_error": "..." when torch.onnx.export failed}
 BatchNorm statistics and affine parameters are randomised so that outputs are
 not tiny. The input is the smallest size the model takes without changing it
 (64 px for most, 96 for the Inception family, 224 for MaxViT, whose partitions
@@ -22,8 +34,10 @@ import sys
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torchvision import models
 from torchvision.models import regnet, vision_transformer
+from torchvision.ops import StochasticDepth
 
 SEED = 0
 
@@ -82,7 +96,36 @@ def randomise_norms(model):
                 m.running_var.uniform_(0.5, 1.5)
 
 
-def write(out_dir, name):
+def first_line(e):
+    lines = str(e).strip().splitlines()
+    return type(e).__name__ + (": " + lines[0] if lines else "")
+
+
+def export_onnx(model, x, path, opset, sizes):
+    dims = {0: "batch", 2: "height", 3: "width"} if sizes else {0: "batch"}
+    torch.onnx.export(model, x, path, opset_version=opset, input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": dims, "y": {0: "batch"}})
+
+
+def sgd_step(model, x, target):
+    """One training step as the C++ side takes it; the reference values."""
+    for m in model.modules():
+        if isinstance(m, (nn.Dropout, StochasticDepth)):
+            m.p = 0.0
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    train_out = model(x)
+    if not isinstance(train_out, torch.Tensor):  # GoogLeNet/Inception in training: main + aux logits
+        train_out = train_out[0]
+    loss = F.cross_entropy(train_out, target)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    after = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return {"target": target, "loss": loss.detach(), "train_out": train_out.detach(), "after": after}
+
+
+def write(out_dir, name, onnx):
     torch.manual_seed(SEED)
     model, how = build(name)
     randomise_norms(model)
@@ -94,11 +137,25 @@ def write(out_dir, name):
         out = model(x)
     if not isinstance(out, torch.Tensor):
         out = out[0]
-    torch.save({"x": x, "eval_out": out}, os.path.join(out_dir, name + ".ref.pt"))
     try:
         torch.jit.script(model).save(os.path.join(out_dir, name + ".script.pt"))
     except Exception as e:  # noqa: BLE001 - reported in the sweep table
-        info["error"] = "torch.jit.script: " + str(e).strip().splitlines()[0]
+        info["error"] = "torch.jit.script: " + first_line(e)
+    for opset in [13, 17] if onnx else []:
+        path = os.path.join(out_dir, "%s.opset%d.onnx" % (name, opset))
+        # Symbolic height and width where torch.onnx can (not through
+        # adaptive pooling to a size other than 1), else the batch alone.
+        for sizes in [True, False]:
+            try:
+                export_onnx(model, x, path, opset, sizes)
+                info["onnx%d_dynamic" % opset] = "batch, height, width" if sizes else "batch"
+                info.pop("onnx%d_error" % opset, None)
+                break
+            except Exception as e:  # noqa: BLE001 - reported in the sweep table
+                info["onnx%d_error" % opset] = "torch.onnx.export: " + first_line(e)
+    ref = {"x": x, "eval_out": out}
+    ref.update(sgd_step(model, x, torch.tensor([1, 7])))
+    torch.save(ref, os.path.join(out_dir, name + ".ref.pt"))
     with open(os.path.join(out_dir, name + ".json"), "w") as f:
         json.dump(info, f)
 
@@ -109,10 +166,13 @@ def main():
         for name in classifier_names():
             print(name, input_size(name))
         return
-    out_dir, names = sys.argv[1], sys.argv[2:]
+    out_dir, onnx = sys.argv[1], False
     os.makedirs(out_dir, exist_ok=True)
-    for name in names:
-        write(out_dir, name)
+    for name in sys.argv[2:]:
+        if name == "--onnx":  # the names after it get torch.onnx exports too
+            onnx = True
+        else:
+            write(out_dir, name, onnx)
 
 
 if __name__ == "__main__":

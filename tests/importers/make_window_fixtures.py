@@ -12,12 +12,22 @@ beyond the CNN families, each on a path that reaches the output:
     unsqueeze                     mask broadcast over heads
     einsum                        q k^T and attn v as MaxViT spells them
     view with the batch times a constant (B * windows)
+and cosine_ops.script.pt / cosine_ops.ref.pt (x: 2x16x4, eval_out, and
+loss = mean(out^2) and every parameter after one SGD step, lr 0.5), Swin V2's
+cosine attention and in-place writes into slices (CosineOps below):
+    clone + numel + slice + zero_  a bias whose middle third is zeroed in forward
+    F.normalize                     norm (p 2), clamp_min, expand_as, div
+    clamp(max=) + exp               the logit scale
+    vector_norm p 1, clamp_min      the other norm and a one-sided clamp
+    fill_ / copy_ on x[:, a:b]      writes into a slice of a run-time tensor
 """
+import math
 import os
 import sys
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 class WindowOps(nn.Module):
@@ -50,6 +60,48 @@ class WindowOps(nn.Module):
         return torch.roll(out, shifts=(1, 2), dims=(2, 3))
 
 
+class CosineOps(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.qkv = nn.Linear(4, 12)
+        self.logit_scale = nn.Parameter(torch.log(10 * torch.ones((2, 1, 1))))
+
+    def forward(self, x):
+        B = x.size(0)
+        bias = self.qkv.bias.clone()
+        length = bias.numel() // 3
+        bias[length: 2 * length].zero_()
+        qkv = F.linear(x, self.qkv.weight, bias).reshape(B, 16, 3, 2, 2).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        attn = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1)
+        attn = attn * torch.clamp(self.logit_scale, max=math.log(100.0)).exp()
+        y = torch.softmax(attn, dim=-1).matmul(v).transpose(1, 2).reshape(B, 16, 4)
+        y = y + torch.linalg.vector_norm(y, 1, dim=[-1], keepdim=True)
+        t = y.clone()
+        t[:, 0:4].fill_(0.5)
+        t[:, 8:12] = y[:, 0:4] * 2
+        return t.clamp_min(1.5) + t.clamp(max=2.0)
+
+
+def cosine(out_dir):
+    torch.manual_seed(0)
+    model = CosineOps().eval()
+    x = torch.randn(2, 16, 4)
+    with torch.no_grad():
+        out = model(x)
+    torch.jit.script(model).save(os.path.join(out_dir, "cosine_ops.script.pt"))
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    loss = model(x).square().mean()
+    opt.zero_grad()
+    loss.backward()
+    grad = model.qkv.bias.grad.clone()
+    opt.step()
+    after = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    torch.save({"x": x, "eval_out": out, "loss": loss.detach(), "bias_grad": grad, "after": after},
+               os.path.join(out_dir, "cosine_ops.ref.pt"))
+
+
 def main(out_dir):
     torch.manual_seed(0)
     torch.set_num_threads(1)
@@ -59,6 +111,7 @@ def main(out_dir):
         out = model(x)
     torch.jit.script(model).save(os.path.join(out_dir, "window_ops.script.pt"))
     torch.save({"x": x, "eval_out": out}, os.path.join(out_dir, "window_ops.ref.pt"))
+    cosine(out_dir)
 
 
 if __name__ == "__main__":

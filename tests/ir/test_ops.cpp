@@ -114,13 +114,15 @@ TEST_CASE("ops: pools and mean", "[ir][ops]") {
 
 TEST_CASE("ops: every registered op has a kernel, a shape function", "[ir][ops]") {
   const auto& reg = OpRegistry::instance();
+  // clang-format off
   std::vector<std::string> expected{
       "adaptive_avg_pool2d", "add", "avg_pool2d", "batch_norm", "bias_quant", "bn_fold_weight", "cat", "chunk",
-      "conv2d", "conv_bn_qat", "conv_transpose2d", "div", "dropout", "erf", "expand", "fake_quant", "flatten",
-      "full_like", "gelu", "group_norm", "hardsigmoid", "hardswish", "hardtanh", "identity", "index_select",
+      "clamp", "conv2d", "conv_bn_qat", "conv_transpose2d", "div", "dropout", "erf", "exp", "expand", "fake_quant",
+      "flatten", "full_like", "gelu", "group_norm", "hardsigmoid", "hardswish", "hardtanh", "identity", "index_select",
       "interpolate", "layer_norm", "leaky_relu", "linear", "masked_fill", "matmul", "max_pool2d", "mean", "mul", "ne",
-      "pad", "permute", "pow", "relu", "relu6", "reshape", "roll", "select", "sigmoid", "silu", "slice", "softmax",
-      "split", "sqrt", "stochastic_depth", "sub", "tanh", "transpose", "unsqueeze"};
+      "norm", "pad", "permute", "pow", "relu", "relu6", "reshape", "roll", "select", "sigmoid", "silu", "slice",
+      "slice_scatter", "softmax", "split", "sqrt", "stochastic_depth", "sub", "tanh", "transpose", "unsqueeze"};
+  // clang-format on
   CHECK(reg.names() == expected);
   REQUIRE_THROWS_WITH(reg.get("nope"), Catch::Matchers::StartsWith("unknown op 'nope' (known: adaptive_avg_pool2d,"));
   OpRegistry local;

@@ -41,6 +41,8 @@ OpRegistry& OpRegistry::instance() {
     ops::registerRegularizationOps(*r);
     ops::registerQuantOps(*r);
     ops::registerWindowOps(*r);
+    ops::registerMathOps(*r);
+    ops::registerScatterOps(*r);
     return r;
   }();
   return *registry;

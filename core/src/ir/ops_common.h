@@ -26,6 +26,8 @@ void registerNormExtraOps(OpRegistry& r);   // layer_norm, group_norm
 void registerRegularizationOps(OpRegistry& r);  // stochastic_depth
 void registerQuantOps(OpRegistry& r);       // fake_quant, bn_fold_weight, conv_bn_qat
 void registerWindowOps(OpRegistry& r);      // roll, ne, masked_fill, index_select, unsqueeze
+void registerMathOps(OpRegistry& r);        // exp, clamp, norm
+void registerScatterOps(OpRegistry& r);     // slice_scatter
 
 using Tensors = std::vector<at::Tensor>;
 
