@@ -133,3 +133,26 @@ TEST_CASE("ops: stochastic_depth is identity in eval, drops rows in training, re
   REQUIRE_THROWS_WITH(runOp("stochastic_depth", {x}, {{"mode", "col"}}),
                       Contains("mode 'col' is not one of row, batch"));
 }
+
+TEST_CASE("ops: conv2d at batch 1 runs oneDNN where ATen would pick its slow native kernel", "[ir][ops]") {
+  at::manual_seed(22);
+  // A pruned resnet18's layer4 conv: 358 * 7 * 7 = 17542 input elements, under
+  // LibTorch 1.13's oneDNN threshold (20480), 5.6 M multiply-accumulates.
+  at::Tensor x = r({1, 358, 7, 7}), w = r({358, 358, 3, 3}), b = r({358});
+  const Attrs attrs{{"padding", 1}};
+  at::Tensor onednn = at::mkldnn_convolution(x, w, b, {1, 1}, {1, 1}, {1, 1}, 1);
+  at::Tensor aten = at::conv2d(x, w, b, {1, 1}, {1, 1});
+  REQUIRE_FALSE(at::equal(onednn, aten));  // the two kernels sum in other orders: the check below can tell them apart
+  {
+    at::NoGradGuard no_grad;
+    CHECK(at::equal(runOp("conv2d", {x, w, b}, attrs), onednn));
+  }
+  CHECK(edgeopt::test::maxAbsDiff(onednn, aten) < 1e-3);  // sums of 3222 products of N(0, 1) values, |y| ~ 57
+  // Recording autograd (a weight that wants gradients): at::conv2d, as before.
+  at::Tensor wg = w.clone().requires_grad_(true);
+  CHECK(at::equal(runOp("conv2d", {x, wg, b}, attrs), aten));
+  // Below 2^19 multiply-accumulates oneDNN's per-call cost loses: at::conv2d (16 -> 16 at 8x8, 3x3: 147 k).
+  at::NoGradGuard no_grad;
+  at::Tensor xs = r({1, 16, 8, 8}), ws = r({16, 16, 3, 3});
+  CHECK(at::equal(runOp("conv2d", {xs, ws}, attrs), at::conv2d(xs, ws, {}, {1, 1}, {1, 1})));
+}
