@@ -14,7 +14,11 @@
 // (what EdgeOpt ran before its own kernels). All four produce the same numbers
 // bit for bit (tests/quant/test_fake_quant_kernels.cpp). "qat-frozen" is "qat"
 // with observers frozen after the warm-up steps (QAT's later epochs).
+// "float-nhwc" and "qat-nhwc" train in the channels-last layout, as the
+// trainer does by default (edgeopt/memory_format.h). --main-job: the main
+// recipe's model and batch instead (w0.5, 1 x 28 x 28, batch 64).
 #include <edgeopt/graph_module.h>
+#include <edgeopt/memory_format.h>
 #include <edgeopt/quant/fake_quant.h>
 #include <edgeopt/quant/quantize.h>
 #include <edgeopt/runtime.h>
@@ -124,12 +128,14 @@ struct Trainee {
   std::shared_ptr<edgeopt::GraphModule> model;
   bool libtorch_kernels = false;
   std::unique_ptr<torch::optim::SGD> optimizer;
+  std::unique_ptr<edgeopt::ChannelsLastParameters> channels_last;  // the "-nhwc" rows, as the trainer does
   std::vector<double> millis;
   int64_t peak_step_bytes = 0;
 
-  Trainee(std::string name, std::shared_ptr<edgeopt::GraphModule> m, bool libtorch = false)
+  Trainee(std::string name, std::shared_ptr<edgeopt::GraphModule> m, bool libtorch = false, bool nhwc = false)
       : label(std::move(name)), model(std::move(m)), libtorch_kernels(libtorch) {
     model->train();
+    if (nhwc) channels_last = std::make_unique<edgeopt::ChannelsLastParameters>(*model);
     optimizer = std::make_unique<torch::optim::SGD>(model->parameters(),
                                                     torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4));
   }
@@ -140,7 +146,8 @@ struct Trainee {
     const int64_t before = counter->current();
     counter->resetPeak();
     const auto t0 = Clock::now();
-    at::Tensor loss = at::cross_entropy_loss(model->forward({x})[0], y);
+    at::Tensor loss =
+        at::cross_entropy_loss(model->forward({edgeopt::toTrainingLayout(x, channels_last != nullptr)})[0], y);
     loss.backward();
     optimizer->step();
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -237,9 +244,15 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // --main-job: the main recipe's model and batch (mobilenet_v2 w0.5, 1 x 28 x 28, batch 64).
+  bool main_job = false;
+  for (int i = 1; i < argc; ++i) main_job = main_job || std::string(argv[i]) == "--main-job";
   edgeopt::ZooOptions o;
   o.num_classes = 10;
-  o.input_size = 64;
+  o.input_size = main_job ? 28 : 64;
+  o.width_mult = main_job ? 0.5 : 1.0;
+  o.in_channels = main_job ? 1 : 3;
+  const int64_t batch = main_job ? 64 : 32;
   auto float_model = edgeopt::buildZooModel("mobilenet_v2", o);
   auto quantized = [&](bool fuse_activations, edgeopt::quant::QuantizerCounts* counts) {
     auto m = float_model->clone();
@@ -253,20 +266,22 @@ int main(int argc, char** argv) {
   edgeopt::quant::QuantizerCounts counts;
   std::vector<Trainee> runs;
   runs.emplace_back("float", float_model);
+  runs.emplace_back("float-nhwc", float_model->clone(), false, true);
   runs.emplace_back("qat", quantized(true, &counts));
+  runs.emplace_back("qat-nhwc", quantized(true, nullptr), false, true);
   runs.emplace_back("qat-unfused", quantized(false, nullptr));
   runs.emplace_back("qat-libtorch", quantized(false, nullptr), true);
   // As after QAT's observer-freeze epoch: shows what the observers cost.
   runs.emplace_back("qat-frozen", quantized(true, nullptr));
   if (argc > 1 && std::string(argv[1]) == "--profile") {
-    const at::Tensor px = at::randn({32, 3, 64, 64});
-    const at::Tensor py = at::randint(0, 10, {32}, at::kLong);
+    const at::Tensor px = at::randn({batch, o.in_channels, o.input_size, o.input_size});
+    const at::Tensor py = at::randint(0, 10, {batch}, at::kLong);
     for (Trainee& t : runs) profileStep(t, px, py, t.label);
     return 0;
   }
 
-  const at::Tensor x = at::randn({32, 3, 64, 64});
-  const at::Tensor y = at::randint(0, 10, {32}, at::kLong);
+  const at::Tensor x = at::randn({batch, o.in_channels, o.input_size, o.input_size});
+  const at::Tensor y = at::randint(0, 10, {batch}, at::kLong);
   for (int i = 0; i < 2; ++i)
     for (Trainee& t : runs) t.step(x, y, false);
   edgeopt::quant::setObserverMode(*runs.back().model, edgeopt::quant::ObserverMode::Off);
@@ -277,9 +292,13 @@ int main(int argc, char** argv) {
   const Trainee& fp = runs[0];
   const double t_fp = median(fp.millis);
   const double mem_fp = static_cast<double>(fp.peak_step_bytes + fp.stateBytes()) / mb;
-  std::printf("QAT vs float training step: mobilenet_v2 64x64, batch 32, 2 threads, SGD; WC8_AT8 (%d weight, %d "
-              "activation quantizers, %d conv+BN folded); medians of %d interleaved steps\n",
-              counts.weight, counts.activation, counts.fused_conv_bn, reps);
+  std::printf(
+      "QAT vs float training step: mobilenet_v2 w%.2g %lldx%lldx%lld, batch %lld, 2 threads, SGD; WC8_AT8 (%d "
+      "weight, %d activation quantizers, %d conv+BN folded); -nhwc: channels-last; medians of %d interleaved "
+      "steps\n",
+      o.width_mult, static_cast<long long>(o.in_channels), static_cast<long long>(o.input_size),
+      static_cast<long long>(o.input_size), static_cast<long long>(batch), counts.weight, counts.activation,
+      counts.fused_conv_bn, reps);
   // Fastest steps too: on a shared machine the minimum is the least disturbed.
   const double best_fp = *std::min_element(fp.millis.begin(), fp.millis.end());
   std::printf("%-13s %9s %9s %14s %12s %11s %11s %10s\n", "", "step ms", "best ms", "step peak MiB", "+ state MiB",

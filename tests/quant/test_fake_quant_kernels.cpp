@@ -142,6 +142,40 @@ TEST_CASE("fake-quant kernel per channel equals LibTorch bit for bit (axis 0 and
   }
 }
 
+// Channels-last training (edgeopt/memory_format.h) hands the kernels NHWC
+// activations and weights: the result keeps that layout (no reorder back and
+// forth around every quantizer) and holds the same values, forward and backward.
+TEST_CASE("fake-quant kernels keep a channels-last layout with the same values bit for bit", "[quant][kernels]") {
+  at::manual_seed(4);
+  const at::Tensor x = at::randn({2, 6, 5, 5}) * 2;
+  const at::Tensor dy = at::randn_like(x);
+  const at::Tensor x_cl = x.contiguous(at::MemoryFormat::ChannelsLast);
+  const at::Tensor dy_cl = dy.contiguous(at::MemoryFormat::ChannelsLast);
+  auto per_tensor = [](const at::Tensor& t) {
+    return quant::fakeQuantizePerTensor(t, 0.05f, 3, 0, 255, FusedClamp{0.0f, 6.0f});
+  };
+  const Result plain = forwardBackward(x, dy, per_tensor);
+  const Result cl = forwardBackward(x_cl, dy_cl, per_tensor);
+  CHECK(cl.y.is_contiguous(at::MemoryFormat::ChannelsLast));
+  CHECK_FALSE(cl.y.is_contiguous());
+  CHECK(bitEqual(cl.y, plain.y));
+  CHECK(bitEqual(cl.dx, plain.dx));
+  // The gradient arriving in the other layout is read in the forward's order.
+  const Result mixed = forwardBackward(x_cl, dy, per_tensor);
+  CHECK(bitEqual(mixed.dx, plain.dx));
+
+  const at::Tensor scale = at::rand({6}) * 0.01 + 0.001;
+  const at::Tensor zp = at::zeros({6}, at::kInt);
+  auto per_channel = [&](const at::Tensor& t) { return quant::fakeQuantizePerChannel(t, scale, zp, 0, -128, 127); };
+  const at::Tensor w = at::randn({6, 4, 3, 3}) * 0.3, dw = at::randn_like(w);
+  const Result w_plain = forwardBackward(w, dw, per_channel);
+  const Result w_cl = forwardBackward(w.contiguous(at::MemoryFormat::ChannelsLast),
+                                      dw.contiguous(at::MemoryFormat::ChannelsLast), per_channel);
+  CHECK(w_cl.y.is_contiguous(at::MemoryFormat::ChannelsLast));
+  CHECK(bitEqual(w_cl.y, w_plain.y));
+  CHECK(bitEqual(w_cl.dx, w_plain.dx));
+}
+
 TEST_CASE("mobilenet_v2 QAT step: fused activations + EdgeOpt kernels == unfused + LibTorch kernels, bit for bit",
           "[quant][kernels]") {
   at::manual_seed(4);

@@ -72,6 +72,23 @@ TEST_CASE("per-channel observers: the row loop (contiguous weights) equals the t
   }
 }
 
+TEST_CASE("per-channel observers: channels-last weights give the contiguous result bit for bit", "[quant][observer]") {
+  at::manual_seed(9);
+  auto cl = FakeQuantState::make(6, 1.0, 0, 2), plain = FakeQuantState::make(6, 1.0, 0, 2);
+  ir::Attrs attrs = {{"quant_min", int64_t{-128}},
+                     {"quant_max", int64_t{127}},
+                     {"symmetric", true},
+                     {"axis", int64_t{0}},
+                     {"observer", "minmax"}};
+  for (int step = 0; step < 3; ++step) {
+    const at::Tensor w = at::randn({6, 5, 3, 3}) * (step + 1);
+    const at::Tensor y_cl = runFakeQuant(w.contiguous(at::MemoryFormat::ChannelsLast), cl, attrs);
+    CHECK(at::equal(y_cl, runFakeQuant(w, plain, attrs)));
+  }
+  CHECK(at::equal(cl.scale.view(at::kInt), plain.scale.view(at::kInt)));
+  CHECK(at::equal(cl.zero_point, plain.zero_point));
+}
+
 TEST_CASE("histogram observer: bins cover the data, grow by exact doubling, keep every count", "[quant][observer]") {
   auto s = FakeQuantState::make(1, 1.0, 0, 2);
   ir::Attrs attrs = observed("histogram", {{"shrink_percentile", 0.0}});

@@ -140,3 +140,38 @@ TEST_CASE("train stage: keeps best and last checkpoints, keep: best hands on the
     CHECK(same == (best == 4));
   }
 }
+
+// memory_format (edgeopt/memory_format.h): channels-last, the default, converts
+// the conv weights and batches to NHWC while training; the same run in the
+// contiguous layout differs only by float summation order.
+TEST_CASE("train stage: channels_last and contiguous layouts train alike", "[train]") {
+  const std::string dir = scratchDir("train-layout");
+  makeBrightnessClasses(dir + "/images", 7, 1);
+  writeText(dir + "/r.yaml", kRecipe);
+  CliResult cl = runCli("r.yaml --output cl --log-level debug --set stages.0.epochs=2", dir, plugins());
+  INFO(cl.err);
+  REQUIRE(cl.code == 0);
+  // The toy net has one 4-D weight (its conv); the log says it was converted.
+  CHECK(cl.err.find("training in the channels-last layout (1 4-D weights converted)") != std::string::npos);
+  CliResult plain =
+      runCli("r.yaml --output plain --set stages.0.epochs=2 --set stages.0.memory_format=contiguous", dir, plugins());
+  INFO(plain.err);
+  REQUIRE(plain.code == 0);
+  CHECK(plain.err.find("channels-last layout") == std::string::npos);
+  const auto a = metricsRows(dir + "/cl"), b = metricsRows(dir + "/plain");
+  REQUIRE(a.size() == 2);
+  REQUIRE(b.size() == 2);
+  for (size_t e = 0; e < 2; ++e)
+    CHECK(std::abs(a[e]["train_loss"].get<double>() - b[e]["train_loss"].get<double>()) <= 1e-4);
+  const auto wa = edgeopt::GraphModule::load(dir + "/cl/exports/model.edgeopt")->stateDict();
+  const auto wb = edgeopt::GraphModule::load(dir + "/plain/exports/model.edgeopt")->stateDict();
+  REQUIRE(wa.size() == wb.size());
+  for (size_t i = 0; i < wa.size(); ++i) {
+    INFO(wa[i].first);
+    CHECK(at::allclose(wa[i].second.to(at::kDouble), wb[i].second.to(at::kDouble), 1e-4, 1e-5));
+  }
+
+  CliResult bad = runCli("r.yaml --output bad --dry-run --set stages.0.memory_format=nhwc", dir, plugins());
+  CHECK(bad.code == 3);
+  CHECK(bad.lastErrLine().find("memory_format") != std::string::npos);
+}

@@ -47,6 +47,7 @@ struct TrainConfig {
   int64_t max_batches = 0;      // per epoch, 0 = all (quick runs and tests)
   std::string keep = "last";    // last | best: the model the stage hands on
   bool keep_pruned_zeros = true;  // see prune/kept_zeros.h
+  bool channels_last = true;      // NHWC weights and batches while training (edgeopt/memory_format.h)
 
   TaskOptions taskOptions() const;
 

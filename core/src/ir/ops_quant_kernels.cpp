@@ -118,9 +118,11 @@ bool fastPathApplies(const at::Tensor& x, int64_t qmin, int64_t qmax) {
 std::pair<at::Tensor, at::Tensor> perTensorForward(const at::Tensor& input, Grid g, std::optional<FusedClamp> clamp,
                                                    bool with_code) {
   RECORD_FUNCTION("edgeopt::fake_quantize_per_tensor", std::vector<c10::IValue>());  // named in profiles
-  const at::Tensor x = input.contiguous();
-  at::Tensor y = at::empty(x.sizes(), x.options());
-  at::Tensor code = with_code ? at::empty(x.sizes(), x.options().dtype(at::kByte)) : at::Tensor();
+  // Element-wise, so any dense layout works: a channels-last activation stays
+  // channels-last (edgeopt/memory_format.h) instead of costing two reorders.
+  const at::Tensor x = input.contiguous(input.suggest_memory_format());
+  at::Tensor y = at::empty_like(x);
+  at::Tensor code = with_code ? at::empty_like(x, x.options().dtype(at::kByte)) : at::Tensor();
   const float* xp = x.data_ptr<float>();
   float* yp = y.data_ptr<float>();
   uint8_t* cp = with_code ? code.data_ptr<uint8_t>() : nullptr;
@@ -131,12 +133,14 @@ std::pair<at::Tensor, at::Tensor> perTensorForward(const at::Tensor& input, Grid
   return {y, code};
 }
 
-// Slices along `axis`: x viewed as [outer, channels, inner], contiguous.
+// Slices along `axis`: x viewed as [outer, channels, inner], contiguous. A
+// channels-last weight keeps its layout for axis 0: dim 0 stays outermost, so
+// each output channel is still one block of `inner` elements.
 std::pair<at::Tensor, at::Tensor> perChannelForward(const at::Tensor& input, const at::Tensor& scale,
                                                     const at::Tensor& zero_point, int64_t axis, int64_t qmin,
                                                     int64_t qmax, bool with_code) {
   RECORD_FUNCTION("edgeopt::fake_quantize_per_channel", std::vector<c10::IValue>());
-  const at::Tensor x = input.contiguous();
+  const at::Tensor x = axis == 0 ? input.contiguous(input.suggest_memory_format()) : input.contiguous();
   const at::Tensor s = scale.detach().to(at::kFloat).contiguous();
   const at::Tensor z = zero_point.detach().to(at::kLong).contiguous();
   const int64_t channels = x.size(axis);
@@ -145,8 +149,8 @@ std::pair<at::Tensor, at::Tensor> perChannelForward(const at::Tensor& input, con
   int64_t outer = 1, inner = 1;
   for (int64_t d = 0; d < axis; ++d) outer *= x.size(d);
   for (int64_t d = axis + 1; d < x.dim(); ++d) inner *= x.size(d);
-  at::Tensor y = at::empty(x.sizes(), x.options());
-  at::Tensor code = with_code ? at::empty(x.sizes(), x.options().dtype(at::kByte)) : at::Tensor();
+  at::Tensor y = at::empty_like(x);
+  at::Tensor code = with_code ? at::empty_like(x, x.options().dtype(at::kByte)) : at::Tensor();
   const float* xp = x.data_ptr<float>();
   float* yp = y.data_ptr<float>();
   uint8_t* cp = with_code ? code.data_ptr<uint8_t>() : nullptr;
@@ -165,8 +169,10 @@ std::pair<at::Tensor, at::Tensor> perChannelForward(const at::Tensor& input, con
 
 at::Tensor gradientFromCode(const at::Tensor& grad, const at::Tensor& code) {
   RECORD_FUNCTION("edgeopt::fake_quantize_backward", std::vector<c10::IValue>());
-  const at::Tensor dy = grad.contiguous().to(at::kFloat);
-  at::Tensor dx = at::empty(code.sizes(), dy.options());
+  // dy element by element in the code's memory order (the forward's layout).
+  at::Tensor dy = grad.to(at::kFloat);
+  if (dy.strides() != code.strides()) dy = at::empty_like(code, dy.options()).copy_(dy);
+  at::Tensor dx = at::empty_like(code, dy.options());
   const float* gp = dy.data_ptr<float>();
   const uint8_t* cp = code.data_ptr<uint8_t>();
   float* dp = dx.data_ptr<float>();

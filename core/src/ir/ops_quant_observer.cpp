@@ -36,9 +36,10 @@ at::Tensor clamped(const at::Tensor& x, const std::optional<FusedClamp>& clamp) 
 // kernels (each costs a parallel region, expensive on a busy machine) for
 // every quantizer on every training step.
 std::pair<double, double> batchRange(const at::Tensor& x, double percent, const std::optional<FusedClamp>& clamp) {
-  if (percent <= 0 || !x.is_contiguous() || x.scalar_type() != at::kFloat || x.numel() == 0) {
+  // The sampled path reads memory in order: any dense layout (channels-last too) will do.
+  if (percent <= 0 || !x.is_non_overlapping_and_dense() || x.scalar_type() != at::kFloat || x.numel() == 0) {
     // clamp is monotone: the clamped extremes are the extremes of the clamped values.
-    at::Tensor flat = percent <= 0 ? x.reshape(-1) : clamped(x, clamp).reshape(-1);
+    at::Tensor flat = percent <= 0 ? x : clamped(x, clamp);  // reductions over all elements: no reshape copy
     auto [mn, mx] = at::aminmax(flat);
     double lo = mn.item<double>(), hi = mx.item<double>();
     if (!std::isfinite(lo) || !std::isfinite(hi))
@@ -103,7 +104,9 @@ bool observePerChannelRows(const ir::Node& n, const std::string& kind, double av
   auto plain = [rows](const at::Tensor& t, at::ScalarType type) {
     return t.is_contiguous() && t.scalar_type() == type && t.numel() == rows && t.device().is_cpu();
   };
-  if (rows == 0 || !x.is_contiguous() || x.scalar_type() != at::kFloat || x.numel() % rows != 0 ||
+  // Contiguous or channels-last: either way each dim-0 row is one block of `cols` values.
+  const bool rows_are_blocks = x.is_contiguous() || (x.dim() == 4 && x.is_contiguous(at::MemoryFormat::ChannelsLast));
+  if (rows == 0 || !rows_are_blocks || x.scalar_type() != at::kFloat || x.numel() % rows != 0 ||
       !plain(min_val, at::kFloat) || !plain(max_val, at::kFloat) || !plain(scale, at::kFloat) ||
       !plain(zero_point, at::kInt) || (kind != "current" && kind != "minmax" && kind != "moving_average"))
     return false;

@@ -32,6 +32,10 @@ void addTrainOptions(OptionSchema& s) {
   s.add("keep_pruned_zeros", OptionType::Bool)
       .defaultValue(true)
       .help("weights a prune stage left sparse keep their zeros (false: training may regrow them)");
+  s.add("memory_format", OptionType::String)
+      .defaultValue(std::string("channels_last"))
+      .choices({"channels_last", "contiguous"})
+      .help("layout of 4-D weights and batches while training (channels_last: oneDNN's NHWC path, faster on CPU)");
   s.add("keep", OptionType::String).defaultValue(std::string("last")).choices({"last", "best"})
       .help("the model handed to the next stage: the last epoch's or the best evaluated one's");
 }
@@ -58,6 +62,7 @@ TrainConfig TrainConfig::fromOptions(const Options& o) {
   c.eval_every = o.get<int64_t>("eval_every");
   c.max_batches = o.get<int64_t>("max_batches");
   c.keep_pruned_zeros = o.get<bool>("keep_pruned_zeros");
+  c.channels_last = o.get<std::string>("memory_format") == "channels_last";
   c.keep = o.get<std::string>("keep");
   if (c.schedule == "multistep" && c.milestones.empty())
     o.fail("schedule", "multistep needs milestones: [epoch, ...]");

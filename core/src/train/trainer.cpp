@@ -6,6 +6,7 @@
 #include <edgeopt/fileutil.h>
 #include <edgeopt/graph_module.h>
 #include <edgeopt/interrupt.h>
+#include <edgeopt/memory_format.h>
 #include <edgeopt/prune/kept_zeros.h>
 #include <edgeopt/stage.h>
 #include <edgeopt/trainer.h>
@@ -155,6 +156,12 @@ MetricRow Trainer::fit() {
   }
   if (!val && c.keep == "best")
     throw RuntimeFailure("keep: best needs evaluations, but the dataset has no val split; use keep: last");
+  // Before the optimizer is made, so momentum buffers take the same layout.
+  std::optional<ChannelsLastParameters> channels_last;
+  if (c.channels_last) {
+    channels_last.emplace(model);
+    spdlog::debug("training in the channels-last layout ({} 4-D weights converted)", channels_last->converted());
+  }
   I.makeOptimizer(model);
 
   int64_t start = 0, best_epoch = 0;
@@ -200,7 +207,7 @@ MetricRow Trainer::fit() {
       lr = learningRate(c, static_cast<double>(epoch) + static_cast<double>(batch_index) / per_epoch);
       I.setLearningRate(lr);
       dist::broadcastBuffers(model);  // as torch DDP's broadcast_buffers: BN statistics follow rank 0
-      const std::vector<at::Tensor> outputs = model.forward({batch->images});
+      const std::vector<at::Tensor> outputs = model.forward({toTrainingLayout(batch->images, c.channels_last)});
       const BatchLoss loss = task->loss(model, outputs, *batch);
       const double loss_value = loss.value.item<double>();
       if (!std::isfinite(loss_value))
