@@ -76,8 +76,19 @@ struct Row {
 
 // Known failures of the other checks: "name" for the SGD step, "name/opset"
 // for the torch.onnx exports, with a piece of the reason.
-const std::map<std::string, std::string> kTrainGaps = {};
-const std::map<std::string, std::string> kOnnxGaps = {};
+// inception_v3's aux classifier (run in training) needs about 299 px; the sweep runs it at 96.
+const std::map<std::string, std::string> kTrainGaps = {{"inception_v3", "PyTorch training step"}};
+// torch.onnx 1.13 can't export these: adaptive_avg_pool2d growing the map
+// (alexnet's 1x1 -> 6x6, VGG's 2x2 -> 7x7 at 64 px), and aten::zero_ (Swin V2's
+// zeroed bias).
+const std::map<std::string, std::string> kOnnxGaps = [] {
+  std::map<std::string, std::string> gaps;
+  for (const char* name : {"alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
+                           "vgg19_bn", "swin_v2_t", "swin_v2_s", "swin_v2_b"})
+    for (const char* opset : {"/13", "/17"})
+      gaps[std::string(name) + opset] = std::string(name).rfind("swin", 0) == 0 ? "aten::zero" : "adaptive_avg_pool2d";
+  return gaps;
+}();
 
 std::string firstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
 
@@ -231,7 +242,10 @@ Row check(const std::string& dir, const std::string& name) {
     return r;
   }
   r.scripted = true;
-  r.train = trainStep(dir, name, ref);
+  if (info.contains("train_error"))
+    r.train.reason = info["train_error"].get<std::string>();
+  else
+    r.train = trainStep(dir, name, ref);
   std::shared_ptr<GraphModule> m;
   try {
     m = test::importScriptFile(dir + "/" + name + ".script.pt", "eval",
