@@ -17,7 +17,10 @@
 //                   mode + backward of the outputs' sum, gradients dropped)
 //                   [--profile] (also: microseconds per image spent in each op
 //                   kind, per batch size, timed between executor node callbacks)
+//                   [--nhwc] (weights and inputs channels-last, as training
+//                   runs by default: edgeopt/memory_format.h)
 #include <edgeopt/graph_module.h>
+#include <edgeopt/memory_format.h>
 #include <edgeopt/runtime.h>
 
 #include "zoo_models.h"
@@ -32,6 +35,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,7 +65,7 @@ struct Case {
 int main(int argc, char** argv) {
   edgeopt::usePassiveOpenMPWait(argv);
   int rounds = 3;
-  bool tune = true, profile = false, train = false;
+  bool tune = true, profile = false, train = false, nhwc = false;
   std::string only;
   std::vector<int64_t> batches;
   for (int i = 1; i < argc; ++i) {
@@ -71,9 +75,13 @@ int main(int argc, char** argv) {
     else if (a == "--no-tune-malloc") tune = false;
     else if (a == "--profile") profile = true;
     else if (a == "--train") train = true;
+    else if (a == "--nhwc")
+      nhwc = true;
     else if (a == "--batch" && i + 1 < argc) batches.push_back(std::max(1, std::atoi(argv[++i])));
     else {
-      std::fprintf(stderr, "usage: bench_eval [--rounds N] [--model NAME] [--no-tune-malloc] [--batch N]... [--train] [--profile]\n");
+      std::fprintf(stderr,
+                   "usage: bench_eval [--rounds N] [--model NAME] [--no-tune-malloc] [--batch N]... [--train] [--nhwc] "
+                   "[--profile]\n");
       return 2;
     }
   }
@@ -92,16 +100,18 @@ int main(int argc, char** argv) {
                                    {"resnet18 3x224x224", "resnet18", big, 256}};
   if (batches.empty()) batches = {32, 64, 128, 256, 512};
 
-  std::printf("%s, %d threads, %s malloc, median of %d interleaved rounds\n",
+  std::printf("%s, %d threads, %s malloc, %s, median of %d interleaved rounds\n",
               train ? "training step throughput (forward + backward, train mode)"
                     : "evaluation throughput (executor forward, eval, NoGradGuard)",
-              threads, tune ? "tuned" : "default glibc", rounds);
+              threads, tune ? "tuned" : "default glibc", nhwc ? "channels-last" : "contiguous", rounds);
   std::printf("%-28s %6s %8s %10s %8s %11s\n", "model", "batch", "images", "img/s", "vs best", "cpu ms/img");
   bool ok = true;
   for (const Case& c : cases) {
     if (!only.empty() && only != c.model) continue;
     auto model = edgeopt::buildZooModel(c.model, c.options);
     model->train(train);
+    std::optional<edgeopt::ChannelsLastParameters> channels_last;
+    if (nhwc) channels_last.emplace(*model);
     const auto params = model->parameters();
     auto step = [&](const at::Tensor& x) {
       if (!train) {
@@ -114,7 +124,8 @@ int main(int argc, char** argv) {
     };
     const int64_t size = c.options.input_size;
     std::vector<at::Tensor> inputs;
-    for (int64_t b : batches) inputs.push_back(at::randn({b, c.options.in_channels, size, size}));
+    for (int64_t b : batches)
+      inputs.push_back(edgeopt::toTrainingLayout(at::randn({b, c.options.in_channels, size, size}), nhwc));
     std::vector<std::vector<double>> cpu(batches.size());
     auto run = [&](size_t k) {  // images/s for c.images images at batches[k]
       const int64_t steps = (c.images + batches[k] - 1) / batches[k];

@@ -11,7 +11,7 @@
 // that lost most (or gained least) listed first; in ONNX Runtime, kernel
 // time per op type (EDGEOPT_ORT_PROFILE of ort_latency.js, traces in WORK).
 // --round-to N: a third model, pruned with the kept channels of every group
-// rounded up to a multiple of N (the prune stage's round_to), measured in the
+// rounded to the nearest multiple of N (the prune stage's round_to), measured in the
 // same interleaved runs: ONNX Runtime's NCHWc convs block channels by 16 on
 // AVX-512 (8 on AVX2), and 45, 90, 179, 358 are no multiples of either.
 #include <edgeopt/config.h>
@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
   const edgeopt::ir::Shape input{1, 3, 224, 224};
   edgeopt::ir::propagateShapes(*dense, {input});
   const auto deps = edgeopt::prune::analyzeChannels(*dense);
-  // The dense model pruned by FPGM, kept counts rounded up to multiples of `round`.
+  // The dense model pruned by FPGM, kept counts rounded to multiples of `round`.
   auto prune = [&](int64_t round) {
     std::vector<at::Tensor> keeps;
     for (const auto& g : deps.groups)

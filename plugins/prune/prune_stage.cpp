@@ -536,7 +536,7 @@ class PruneStage : public Stage {
   int64_t min_group_inputs_ = 0;  // n2m: layers with a shorter I stay dense
   int64_t min_keep_ = 1;
   bool physical_ = true;
-  int64_t round_to_ = 1;  // channel: kept channels per group rounded up to a multiple of this
+  int64_t round_to_ = 1;  // channel: kept channels per group rounded to the nearest multiple of this
   prune::ChannelCriterion criterion_ = prune::ChannelCriterion::Fpgm;
   std::vector<Override> overrides_;
   prune::PruneSchedule schedule_;
@@ -580,7 +580,8 @@ StageFactory pruneStageFactory() {
   s.add("round_to", OptionType::Int)
       .atLeast(1)
       .help(
-          "channel: kept channels per group rounded up to a multiple of this (SIMD width: 16 for ONNX Runtime on "
+          "channel: kept channels per group rounded to the nearest multiple of this (SIMD width: 16 for ONNX Runtime "
+          "on "
           "AVX-512, 8 on AVX2); smaller groups stay whole (default 1)");
   addTrainOptions(s);
   f.create = [](const Options& o) { return std::make_unique<PruneStage>(o); };

@@ -119,18 +119,20 @@ TEST_CASE("channel mask: round(ratio * O) least important channels, at least min
   CHECK_THROWS_WITH(channelMaskFor(channelMask(imp, 0.35), at::ones({4, 3})), Catch::Contains("10 channels"));
 }
 
-TEST_CASE("channel mask with round_to: kept counts rounded up to a multiple, at most the group", "[prune][channel]") {
-  // resnet18's widths at 30 %: 45, 90, 179, 358 kept -> 48, 96, 192, 368.
+TEST_CASE("channel mask with round_to: kept counts rounded to the nearest multiple, at most the group",
+          "[prune][channel]") {
+  // resnet18's widths at 30 %: 45, 90, 179, 358 kept -> 48, 96, 176, 352.
   CHECK(keptChannels(64, 0.3) == 45);
   CHECK(keptChannels(64, 0.3, 1, 16) == 48);
   CHECK(keptChannels(128, 0.3, 1, 16) == 96);
-  CHECK(keptChannels(256, 0.3, 1, 16) == 192);
-  CHECK(keptChannels(512, 0.3, 1, 16) == 368);
+  CHECK(keptChannels(256, 0.3, 1, 16) == 176);
+  CHECK(keptChannels(512, 0.3, 1, 16) == 352);
+  CHECK(keptChannels(64, 0.375, 1, 16) == 48);  // 40 kept: a tie goes up
   CHECK(keptChannels(512, 0.3, 1, 8) == 360);
   CHECK(keptChannels(30, 0.1, 1, 16) == 30);    // 27 -> 32, capped at the group's 30
   CHECK(keptChannels(8, 0.5, 1, 16) == 8);      // smaller than round_to: left whole
   CHECK(keptChannels(40, 0.95, 1, 16) == 16);   // 2 kept -> 16
-  CHECK(keptChannels(40, 0.95, 20, 16) == 32);  // min_keep 20 first, then rounded
+  CHECK(keptChannels(40, 0.95, 20, 16) == 32);  // min_keep 20 first; 16 would break it, so up
   CHECK_THROWS_WITH(keptChannels(64, 0.3, 1, 0), Catch::Contains("round_to"));
   // The 4 least important of 20 go (14 kept -> 16): importances 0..3.
   auto imp = doubles({5, 0, 7, 2, 9, 1, 8, 3, 6, 4, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19});

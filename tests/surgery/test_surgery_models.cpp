@@ -254,8 +254,12 @@ void runPipeline(const ModelCase& c) {
       // are activation rounding flips where ORT's float convolutions sum in
       // another order, which an untrained deep network carries on to a few
       // outputs.
-      // Measured: max 13 LSB, mean <= 0.45 LSB (shufflenet, regnet).
-      CHECK(max_lsb <= 16.001);
+      // Measured: max 13 LSB, mean <= 0.45 LSB (shufflenet, regnet) when
+      // trained NCHW; trained channels-last (the default since 9db7f24) the
+      // weights differ by float rounding, so do the flips: shufflenet max 19,
+      // mean 0.33, 93.75 % within 1 LSB. The max is the tail of a chaotic
+      // process; the mean and the share within 1 LSB are the firm checks.
+      CHECK(max_lsb <= 24.001);
       CHECK(mean_lsb <= 1.0);
     } else {
       // Plain ONNX recomputes each folded weight w * gamma / sqrt(var + eps)

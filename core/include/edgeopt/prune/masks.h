@@ -67,8 +67,9 @@ at::Tensor nmMaskForRatio(const at::Tensor& importance, double ratio, int64_t m)
 
 // Whole output channels: `channel_importance` is [O] (importance.h); zeroes
 // min(pruneCount(O, ratio), O - min_keep) channels of least importance.
-// round_to > 1 (Torch-Pruning's round_to): the kept count is then rounded up
-// to a multiple of round_to, at most O, so the pruned layers keep widths
+// round_to > 1 (as Torch-Pruning's round_to): the kept count is then rounded
+// to the nearest multiple of round_to (ties up; at least one multiple, at
+// least min_keep, at most O), so the pruned layers keep widths
 // that SIMD kernels block by (ONNX Runtime's NCHWc: 8 channels on AVX2, 16
 // on AVX-512); O < round_to keeps every channel.
 // The mask is [O]; broadcast it over dim 0 of the weight (channelMaskFor).
