@@ -581,8 +581,7 @@ StageFactory pruneStageFactory() {
       .atLeast(1)
       .help(
           "channel: kept channels per group rounded to the nearest multiple of this (SIMD width: 16 for ONNX Runtime "
-          "on "
-          "AVX-512, 8 on AVX2); smaller groups stay whole (default 1)");
+          "on AVX-512, 8 on AVX2); smaller groups stay whole (default 1)");
   addTrainOptions(s);
   f.create = [](const Options& o) { return std::make_unique<PruneStage>(o); };
   return f;

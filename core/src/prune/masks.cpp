@@ -183,7 +183,8 @@ int64_t keptChannels(int64_t channels, double ratio, int64_t min_keep, int64_t r
   if (min_keep < 0) throw std::invalid_argument("channel pruning: min_keep must be >= 0");
   if (round_to < 1) throw std::invalid_argument("channel pruning: round_to must be >= 1");
   const int64_t kept = channels - std::min(pruneCount(channels, ratio), std::max<int64_t>(channels - min_keep, 0));
-  if (round_to == 1 || channels < round_to) return round_to == 1 ? kept : channels;
+  if (round_to == 1) return kept;
+  if (channels < round_to) return channels;
   // The nearest multiple (ties up, at least one block) keeps the pruned
   // fraction closest to the ratio asked for: rounding always up, as
   // Torch-Pruning does, turns resnet18's 30 % into 28 % (MACs -43.5 % instead
