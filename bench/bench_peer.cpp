@@ -13,13 +13,20 @@
 // all alike. Printed: medians, fastest runs, and EdgeOpt / peer ratios.
 // Targets: float step <= 1.0x eager, QAT step <= 0.6x torch.ao.
 //
-//   bench_peer [--work DIR] [--steps N] [--runs N] [--train-size S] [--infer-size S] [--threads T] [--profile]
+//   bench_peer [--work DIR] [--steps N] [--runs N] [--train-size S] [--infer-size S] [--threads T] [--main-job]
+//              [--profile]
+// Training steps run in both layouts on both sides: EdgeOpt's trainer default
+// (channels-last, edgeopt/memory_format.h) and contiguous; PyTorch eager and
+// torch.ao as they come and after .to(memory_format=torch.channels_last).
+// --main-job: the main recipe's network instead (mobilenet_v2 width 0.5,
+// 1x28x28, small-input strides, batch 64; inference at 28x28).
 // --profile: 5 steps of each under the autograd profiler in both processes,
 // interleaved; per-op median totals side by side (nested ops count in their callers).
 #include <edgeopt/config.h>
 #include <edgeopt/exporter.h>
 #include <edgeopt/fileutil.h>
 #include <edgeopt/graph_module.h>
+#include <edgeopt/memory_format.h>
 #include <edgeopt/model_source.h>
 #include <edgeopt/plugin_host.h>
 #include <edgeopt/quant/quantize.h>
@@ -133,15 +140,20 @@ c10::Dict<c10::IValue, c10::IValue> loadPickle(const std::string& path) {
 struct Trainee {
   std::shared_ptr<edgeopt::GraphModule> model;
   std::unique_ptr<torch::optim::SGD> optimizer;
-  explicit Trainee(std::shared_ptr<edgeopt::GraphModule> m) : model(std::move(m)) {
+  // The trainer's default layout (memory_format: channels_last): 4-D weights
+  // and the batch restrided to NHWC for the trainee's lifetime.
+  std::unique_ptr<edgeopt::ChannelsLastParameters> channels_last;
+  Trainee(std::shared_ptr<edgeopt::GraphModule> m, bool nhwc) : model(std::move(m)) {
     model->train();
+    if (nhwc) channels_last = std::make_unique<edgeopt::ChannelsLastParameters>(*model);
     // As peer_torch.py: one group, lr 0.01, momentum 0.9, weight decay 1e-4.
     optimizer = std::make_unique<torch::optim::SGD>(model->parameters(),
                                                     torch::optim::SGDOptions(0.01).momentum(0.9).weight_decay(1e-4));
   }
   void step(const at::Tensor& x, const at::Tensor& y) {
     optimizer->zero_grad();
-    at::Tensor loss = at::cross_entropy_loss(model->forward({x})[0], y);
+    at::Tensor loss =
+        at::cross_entropy_loss(model->forward({edgeopt::toTrainingLayout(x, channels_last != nullptr)})[0], y);
     loss.backward();
     optimizer->step();
   }
@@ -233,7 +245,9 @@ int runBench(int argc, char** argv) {
   std::string work = "bench-work/peer";
   int steps = 15, runs = 40, threads = 2;
   int64_t train_size = 64, infer_size = 224;
-  bool profile = false;
+  bool profile = false, main_job = false;
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--main-job") main_job = true, train_size = 28, infer_size = 28;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const bool more = i + 1 < argc;
@@ -244,10 +258,12 @@ int runBench(int argc, char** argv) {
     else if (a == "--infer-size" && more) infer_size = std::atoi(argv[++i]);
     else if (a == "--threads" && more) threads = std::atoi(argv[++i]);
     else if (a == "--profile") profile = true;
+    else if (a == "--main-job")
+      continue;
     else {
       std::fprintf(stderr,
                    "usage: bench_peer [--work DIR] [--steps N] [--runs N] [--train-size S] [--infer-size S] "
-                   "[--threads T] [--profile]\n");
+                   "[--threads T] [--main-job] [--profile]\n");
       return 2;
     }
   }
@@ -262,8 +278,9 @@ int runBench(int argc, char** argv) {
   std::unique_ptr<Peer> torch_peer;
   try {
     torch_peer = std::make_unique<Peer>(
-        "peer_torch.py", std::vector<std::string>{EDGEOPT_SYSTEM_PYTHON, EDGEOPT_SOURCE_DIR "/bench/peer_torch.py", work,
-                                                  std::to_string(train_size), std::to_string(infer_size)});
+        "peer_torch.py", std::vector<std::string>{EDGEOPT_SYSTEM_PYTHON, EDGEOPT_SOURCE_DIR "/bench/peer_torch.py",
+                                                  work, std::to_string(train_size), std::to_string(infer_size),
+                                                  main_job ? "main-job" : "torchvision"});
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s (needs Debian's python3-torch and python3-torchvision)\n", e.what());
     return 1;
@@ -293,23 +310,24 @@ int runBench(int argc, char** argv) {
       std::fprintf(stderr, "error: EdgeOpt's import and PyTorch differ by %g in eval mode\n", diff);
       return 1;
     }
-    std::printf("mobilenet_v2 (torchvision, 10 classes) imported from TorchScript; eval output vs PyTorch: max |diff| "
-                "%.2g\n",
-                diff);
+    std::printf(
+        "mobilenet_v2 (torchvision, 10 classes%s) imported from TorchScript; eval output vs PyTorch: max "
+        "|diff| %.2g\n",
+        main_job ? "; the main job's width 0.5, 1-channel, small-input variant" : "", diff);
   }
-  Trainee fp(imported->clone());
+  Trainee fp(imported->clone(), false), fp_cl(imported->clone(), true);
   auto qat_model = imported->clone();
   edgeopt::quant::QuantizeOptions q;
   q.scheme = edgeopt::quant::presetScheme("WC8_AT8");
   const auto counts = edgeopt::quant::insertQuantizers(*qat_model, q);
-  Trainee qat(qat_model);
+  Trainee qat(qat_model->clone(), false), qat_cl(qat_model, true);
 
   std::printf("threads %d, malloc: no mmap, no trim (both processes), OMP_WAIT_POLICY=%s; load average before: %s\n",
               threads, std::getenv("OMP_WAIT_POLICY"), load_before.c_str());
 
   if (profile) {
     for (const char* kind : {"float", "qat"}) {
-      Trainee& t = std::string(kind) == "float" ? fp : qat;
+      Trainee& t = std::string(kind) == "float" ? fp_cl : qat_cl;
       // Medians over interleaved profiled steps: one step alone is at the mercy of the machine's load.
       std::map<std::string, std::vector<double>> ours_runs, theirs_runs;
       const int rounds = 5;
@@ -322,23 +340,34 @@ int runBench(int argc, char** argv) {
       std::map<std::string, double> ours, theirs;
       for (auto& [k, v] : ours_runs) ours[k] = v.size() == rounds ? median(v) : 0.0;
       for (auto& [k, v] : theirs_runs) theirs[k] = v.size() == rounds ? median(v) : 0.0;
-      printProfiles(std::string(kind) + " step: EdgeOpt vs " + (std::string(kind) == "float" ? "eager" : "torch.ao"),
+      printProfiles(std::string(kind) + " step: EdgeOpt (channels-last) vs " +
+                        (std::string(kind) == "float" ? "eager" : "torch.ao"),
                     ours, theirs);
     }
     return 0;
   }
 
+  auto ours = [](Trainee& t, const at::Tensor& x, const at::Tensor& y) {
+    return [&t, &x, &y] { return timed([&] { t.step(x, y); }); };
+  };
+  auto theirs = [&torch_peer](const std::string& command) {
+    return [&torch_peer, command] { return torch_peer->millis(command); };
+  };
   {
-    std::vector<Contender> cs = {{"EdgeOpt", [&] { return timed([&] { fp.step(x, y); }); }, {}},
-                                 {"PyTorch eager", [&] { return torch_peer->millis("float"); }, {}}};
+    std::vector<Contender> cs = {{"EdgeOpt channels-last", ours(fp_cl, x, y), {}},
+                                 {"EdgeOpt contiguous", ours(fp, x, y), {}},
+                                 {"PyTorch eager", theirs("float"), {}},
+                                 {"eager channels_last", theirs("float_cl"), {}}};
     interleave(cs, 3, steps);
     printGroup("float training step, batch " + std::to_string(x.size(0)) + " at " + std::to_string(train_size) + "x" +
                    std::to_string(train_size) + ", SGD, median of " + std::to_string(steps),
                cs, "EdgeOpt / eager <= 1.0");
   }
   {
-    std::vector<Contender> cs = {{"EdgeOpt WC8_AT8", [&] { return timed([&] { qat.step(x, y); }); }, {}},
-                                 {"torch.ao FX QAT", [&] { return torch_peer->millis("qat"); }, {}}};
+    std::vector<Contender> cs = {{"EdgeOpt WC8_AT8 ch-last", ours(qat_cl, x, y), {}},
+                                 {"EdgeOpt WC8_AT8 contig.", ours(qat, x, y), {}},
+                                 {"torch.ao FX QAT", theirs("qat"), {}},
+                                 {"torch.ao channels_last", theirs("qat_cl"), {}}};
     interleave(cs, 3, steps);
     printGroup("QAT training step (EdgeOpt: " + std::to_string(counts.weight) + " weight, " +
                    std::to_string(counts.activation) + " activation quantizers, " +
@@ -352,9 +381,11 @@ int runBench(int argc, char** argv) {
   if (std::filesystem::exists(node_modules) && std::system("node --version > /dev/null 2>&1") == 0) {
     const auto* entry = edgeopt::registries().of<edgeopt::Exporter>().find("onnx");
     auto exporter = entry->factory.create(entry->factory.options.validate(edgeopt::ConfigNode(), "exporter"));
-    infer->setExampleInputShapes({{1, 3, infer_size, infer_size}});
+    const int64_t channels = xi.size(1);
+    infer->setExampleInputShapes({{1, channels, infer_size, infer_size}});
     exporter->write(*infer, work + "/mobilenet_v2.onnx");
-    const std::string chw = "3," + std::to_string(infer_size) + "," + std::to_string(infer_size);
+    const std::string chw =
+        std::to_string(channels) + "," + std::to_string(infer_size) + "," + std::to_string(infer_size);
     ort = std::make_unique<Peer>("ort_serve.js",
                                  std::vector<std::string>{"node", EDGEOPT_SOURCE_DIR "/bench/ort_serve.js", node_modules,
                                                           work + "/mobilenet_v2.onnx", std::to_string(threads),
