@@ -1,12 +1,17 @@
 // Physically channel-pruned vs dense, side by side: resnet18 at 224x224
 // (torchvision's), 30 % of every prunable channel group removed (FPGM), the
 // classifier kept. Prints the MAC and parameter cut and, at batch 1 and 32,
-// the speedup in EdgeOpt's executor (runs interleaved dense/pruned, medians)
-// and in ONNX Runtime on the two ONNX exports (bench/ort_latency.js, when
-// Node.js and tests/tools/ort are there). Target (issue 10): MACs cut >= 45 %,
-// speedup >= 1.6x.
+// the speedup in EdgeOpt's executor (runs interleaved dense/pruned) and in
+// ONNX Runtime on the ONNX exports (bench/ort_latency.js, when Node.js and
+// tests/tools/ort are there). Target (issue 10): MACs cut >= 45 %, speedup
+// >= 1.6x.
 //
-//   bench_prune [--ratio 0.3] [--runs 20] [--work DIR] [--profile] [--round-to N]
+//   bench_prune [--ratio 0.3] [--runs 20] [--runs-b32 N] [--work DIR] [--profile] [--round-to N]
+// Batch 1 runs 3 x --runs times, batch 32 --runs-b32 times (default --runs).
+// Each speedup is given three ways, so the noise shows: ratio of the medians,
+// ratio of the minimums (the least disturbed runs), and the median with the
+// quartiles of the per-round ratios (dense and pruned timed back to back in
+// one round share the machine's load at that moment).
 // --profile: per-node median times at batch 1, dense vs pruned, the nodes
 // that lost most (or gained least) listed first; in ONNX Runtime, kernel
 // time per op type (EDGEOPT_ORT_PROFILE of ort_latency.js, traces in WORK).
@@ -44,13 +49,20 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+double quantile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  return v[static_cast<size_t>(q * (v.size() - 1) + 0.5)];
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
 }
 
-// Median forward time (ms) of each model at `batch`, runs interleaved.
-std::vector<double> interleaved(const std::vector<edgeopt::GraphModule*>& models, int64_t batch, int runs) {
+// Forward times (ms) of each model at `batch`, one vector per model; run r of
+// every model is taken in the same round (interleaved).
+std::vector<std::vector<double>> interleaved(const std::vector<edgeopt::GraphModule*>& models, int64_t batch,
+                                             int runs) {
   at::NoGradGuard no_grad;
   const at::Tensor x = at::randn({batch, 3, 224, 224});
   for (auto* m : models) m->forward({x});  // warm-up: plans, allocator
@@ -61,9 +73,24 @@ std::vector<double> interleaved(const std::vector<edgeopt::GraphModule*>& models
       models[i]->forward({x});
       times[i].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     }
-  std::vector<double> out;
-  for (auto& t : times) out.push_back(median(t));
-  return out;
+  return times;
+}
+
+// One line per pruned model: its times against the dense one's (model 0).
+void printSpeedups(const std::vector<std::vector<double>>& t, const std::vector<std::string>& names, int64_t batch) {
+  const auto& d = t[0];
+  std::printf("  executor batch %2lld, %zu interleaved runs: dense median %.2f ms, min %.2f ms\n",
+              static_cast<long long>(batch), d.size(), median(d), *std::min_element(d.begin(), d.end()));
+  for (size_t i = 1; i < t.size(); ++i) {
+    std::vector<double> paired;
+    for (size_t r = 0; r < d.size(); ++r) paired.push_back(d[r] / t[i][r]);
+    const double min_i = *std::min_element(t[i].begin(), t[i].end());
+    std::printf(
+        "    %-16s median %8.2f ms, min %8.2f ms; speedup %.2fx (medians), %.2fx (mins), per round %.2fx "
+        "[quartiles %.2f-%.2f]\n",
+        names[i].c_str(), median(t[i]), min_i, median(d) / median(t[i]), *std::min_element(d.begin(), d.end()) / min_i,
+        median(paired), quantile(paired, 0.25), quantile(paired, 0.75));
+  }
 }
 
 // Median microseconds of every node (by name) over `runs` batch-1 forwards.
@@ -106,6 +133,7 @@ int main(int argc, char** argv) {
   edgeopt::usePassiveOpenMPWait(argv);  // re-executes once with OMP_WAIT_POLICY=passive
   double ratio = 0.3;
   int runs = 20;
+  int runs_b32 = -1;  // not given: --runs
   bool profile = false;
   std::string work = "bench-work/prune";
   int64_t round_to = 0;
@@ -113,14 +141,22 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "--ratio" && i + 1 < argc) ratio = std::atof(argv[++i]);
     else if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
+    else if (a == "--runs-b32" && i + 1 < argc)
+      runs_b32 = std::atoi(argv[++i]);
     else if (a == "--work" && i + 1 < argc) work = argv[++i];
     else if (a == "--profile") profile = true;
     else if (a == "--round-to" && i + 1 < argc)
       round_to = std::atoll(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: bench_prune [--ratio R] [--runs N] [--work DIR] [--profile] [--round-to N]\n");
+      std::fprintf(
+          stderr, "usage: bench_prune [--ratio R] [--runs N] [--runs-b32 N] [--work DIR] [--profile] [--round-to N]\n");
       return 2;
     }
+  }
+  if (runs_b32 == -1) runs_b32 = runs;
+  if (runs < 1 || runs_b32 < 1) {
+    std::fprintf(stderr, "error: --runs and --runs-b32 must be >= 1\n");
+    return 2;
   }
   edgeopt::tuneMalloc();
   const int threads = edgeopt::effectiveThreads(0);
@@ -171,13 +207,9 @@ int main(int argc, char** argv) {
   }
   std::vector<edgeopt::GraphModule*> models{dense.get()};
   for (auto& p : pruned) models.push_back(p.get());
-  for (int64_t batch : {1, 32}) {
-    const int n = batch == 1 ? runs * 3 : std::max(3, runs / 4);
-    auto t = interleaved(models, batch, n);
-    for (size_t i = 1; i < models.size(); ++i)
-      std::printf("  executor batch %2lld: dense %8.2f ms, %-16s %8.2f ms, speedup %.2fx (median of %d)\n",
-                  static_cast<long long>(batch), t[0], names[i].c_str(), t[i], t[0] / t[i], n);
-  }
+  for (int64_t batch : {1, 32})
+    printSpeedups(interleaved(models, batch, batch == 1 ? runs * 3 : runs_b32), names, batch);
+  std::fflush(stdout);
 
   if (profile) printProfile(*dense, *pruned.back(), runs);
 
@@ -202,8 +234,7 @@ int main(int argc, char** argv) {
     const bool one = std::string(shape)[0] == '1' && std::string(shape)[1] == ',';
     const std::string cmd = (profile ? "EDGEOPT_ORT_PROFILE='" + work + "/ort-profile' " : std::string()) +
                             "node '" EDGEOPT_SOURCE_DIR "/bench/ort_latency.js' '" + node_modules + "' " + shape + " " +
-                            std::to_string(one ? runs * 3 : std::max(3, runs / 4)) + " " + std::to_string(threads) +
-                            files;
+                            std::to_string(one ? runs * 3 : runs_b32) + " " + std::to_string(threads) + files;
     std::printf("  ONNX Runtime, input %s:\n", shape);
     std::fflush(stdout);
     if (std::system(cmd.c_str()) != 0) std::printf("  (ort_latency.js failed)\n");

@@ -1,6 +1,9 @@
 // ONNX Runtime latency of several models, measured side by side: the runs are
 // interleaved (model A, model B, A, B, ...) so machine noise hits all alike,
-// and the table gives each model's median time and its ratio to the first.
+// and the table gives each model's median and minimum time, its ratio to the
+// first, and its speedup over the first three ways: of the medians, of the
+// minimums, and the median with quartiles of the per-round speedups (each
+// round times all models back to back, under the same load).
 //
 //   node bench/ort_latency.js tests/tools/ort/node_modules SHAPE RUNS THREADS A.onnx [B.onnx ...]
 //   e.g. node bench/ort_latency.js tests/tools/ort/node_modules 1,1,28,28 300 1 as_is.onnx lite.onnx
@@ -72,6 +75,7 @@ async function profile(ort, dir, models, threads, feed, runs) {
 }
 
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+const quantile = (v, q) => [...v].sort((a, b) => a - b)[Math.round(q * (v.length - 1))];
 
 async function main() {
   const [modulesDir, shapeText, runsText, threadsText, ...models] = process.argv.slice(2);
@@ -101,7 +105,14 @@ async function main() {
   console.log(`ONNX Runtime, input [${shape}], ${threads} thread(s), ${runs} interleaved runs each`);
   models.forEach((m, i) => {
     const med = median(times[i]);
-    console.log(`${m}: median ${med.toFixed(3)} ms, ratio to the first ${(med / base).toFixed(3)}`);
+    // Speedups over the first model: of the medians, of the minimums, and per round.
+    const paired = times[i].map((t, r) => times[0][r] / t);
+    const min = Math.min(...times[i]);
+    console.log(`${m}: median ${med.toFixed(3)} ms, min ${min.toFixed(3)} ms, ratio to the first ${(med / base).toFixed(3)}` +
+                (i ? `; speedup ${(base / med).toFixed(2)}x (medians), ${(Math.min(...times[0]) / min).toFixed(2)}x ` +
+                         `(mins), per round ${median(paired).toFixed(2)}x [quartiles ` +
+                         `${quantile(paired, 0.25).toFixed(2)}-${quantile(paired, 0.75).toFixed(2)}]` :
+                     ''));
   });
   if (process.env.EDGEOPT_ORT_PROFILE)
     await profile(ort, process.env.EDGEOPT_ORT_PROFILE, models, threads, feed, Math.min(runs, 10) + 1);
