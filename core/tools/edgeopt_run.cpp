@@ -3,6 +3,7 @@
 #include <edgeopt/distributed.h>
 #include <edgeopt/error.h>
 #include <edgeopt/interrupt.h>
+#include <edgeopt/onnxruntime_eval.h>
 #include <edgeopt/ir/graph.h>
 #include <edgeopt/plugin.h>
 #include <edgeopt/plugin_host.h>
@@ -80,6 +81,7 @@ int main(int argc, char** argv) {
   int threads = -1, nproc = 1;
   std::string log_level = "info";
   std::string report_dir;
+  edgeopt::OnnxRuntimeEval ort;
   double tolerance = 1e-5;
   app.add_option("recipe", request.recipe_path, "recipe file (YAML)");
   app.add_flag("--version", show_version, "print versions and exit");
@@ -100,6 +102,14 @@ int main(int argc, char** argv) {
                  "run RUN_DIR's recorded recipe, seed and threads again into a new run directory and compare "
                  "metrics, exports and checkpoints (exit 6 when they differ)")
       ->type_name("RUN_DIR");
+  app.add_option(
+         "--onnxruntime", ort.run_dir,
+         "score an ONNX export of the finished run RUN_DIR in ONNX Runtime (Node.js onnxruntime-node) on "
+         "the run's val split, with the run's task metrics; recorded in RUN_DIR/onnxruntime.json and the report")
+      ->type_name("RUN_DIR");
+  app.add_option("--export", ort.export_name,
+                 "--onnxruntime: the file in RUN_DIR/exports (default model.qdq.onnx, else the one .onnx there)")
+      ->type_name("FILE");
   app.add_option("--tolerance", tolerance,
                  "--reproduce: relative difference still counted as the same (default 1e-5)")
       ->check(CLI::NonNegativeNumber);
@@ -156,6 +166,23 @@ int main(int argc, char** argv) {
       std::cout << edgeopt::writeRunReport(report_dir) << std::endl;
       return 0;
     }
+    if (!ort.run_dir.empty()) {
+      if (!request.recipe_path.empty() || !request.resume_dir.empty() || !request.reproduce_dir.empty() ||
+          !request.sets.empty() || dry_run || !report_dir.empty())
+        throw edgeopt::UsageError(
+            "--onnxruntime RUN_DIR scores that run's export; it takes no recipe, --resume, "
+            "--reproduce, --report, --set or --dry-run");
+      // Node.js and npm onnxruntime-node as scripts/setup.sh installs them
+      // (the environment names others).
+      if (const char* node = std::getenv("EDGEOPT_NODE")) ort.node = node;
+      const char* modules = std::getenv("EDGEOPT_ORT_NODE_MODULES");
+      ort.node_modules = modules ? modules : EDGEOPT_ORT_NODE_MODULES_DEFAULT;
+      ort.script = EDGEOPT_ORT_SCRIPT;
+      if (threads >= 0) ort.threads = threads;
+      std::cout << edgeopt::scoreInOnnxRuntime(host, ort) << std::endl;
+      return 0;
+    }
+    if (!ort.export_name.empty()) throw edgeopt::UsageError("--export goes with --onnxruntime RUN_DIR");
     if (!request.reproduce_dir.empty()) {
       if (!request.recipe_path.empty() || !request.resume_dir.empty() || dry_run || !request.input_shape.empty())
         throw edgeopt::UsageError("--reproduce RUN_DIR runs that run's recorded recipe; it takes no recipe, "

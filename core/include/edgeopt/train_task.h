@@ -2,7 +2,8 @@
 // What a training run optimizes and how it is scored, apart from the loop
 // itself (trainer.h): the loss of a batch, the running train statistics and
 // the evaluation on a loader. The Trainer, the `evaluate` stage and QAT all go
-// through one TrainTask, chosen by the stage option `task:`:
+// through one TrainTask, chosen by the stage option `task:` (and edgeopt-run
+// --onnxruntime scores an export's outputs with it):
 //
 //   classification  cross entropy (label smoothing); train loss/top-1;
 //                   val loss/top-1/top-5 — main metric top1
@@ -12,6 +13,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -22,6 +24,9 @@ namespace edgeopt {
 struct Batch;
 class DataLoader;
 class GraphModule;
+
+// The outputs of a model for a batch of images (the graph's outputs, in order).
+using ForwardFn = std::function<std::vector<at::Tensor>(const at::Tensor& images)>;
 
 // An ordered list of named numbers: a metrics row or a part of one.
 using MetricRow = std::vector<std::pair<std::string, double>>;
@@ -61,7 +66,13 @@ class TrainTask {
   // Scores the model on `loader` (eval mode, no grad; the model's mode is
   // restored): ordered metrics without a prefix, including "images".
   // max_batches > 0 stops early (quick runs, tests).
-  virtual MetricRow evaluate(GraphModule& model, DataLoader& loader, int64_t max_batches = 0) = 0;
+  MetricRow evaluate(GraphModule& model, DataLoader& loader, int64_t max_batches = 0);
+  // The same scoring of outputs that `forward` gives for the loader's images:
+  // the model's own forward (evaluate), or another runtime's on the model's
+  // export (onnxruntime_eval.h), so both are scored by one piece of code.
+  // `model` is read for what scoring needs besides the outputs (anchors).
+  virtual MetricRow evaluateOutputs(const GraphModule& model, DataLoader& loader, const ForwardFn& forward,
+                                    int64_t max_batches = 0) = 0;
   // True when every evaluate() metric but "images" is a mean over the scored
   // examples: data-parallel ranks then each score a shard of the split and
   // combine (distributed.h). Otherwise (mAP) every rank scores all of it.

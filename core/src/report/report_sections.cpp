@@ -20,6 +20,10 @@ std::string stagesSection(const RunRecord& run) {
       for (const auto& item : row.items())
         if (isMetricKey(item.key()) && std::find(metric_keys.begin(), metric_keys.end(), item.key()) == metric_keys.end())
           metric_keys.push_back(item.key());
+  for (const auto& row : run.onnxruntime)
+    for (const auto& item : row.items())
+      if (isMetricKey(item.key()) && std::find(metric_keys.begin(), metric_keys.end(), item.key()) == metric_keys.end())
+        metric_keys.push_back(item.key());
   report::Table st;
   st.cssClass = "stages";
   st.header = {"#", "stage", "status", "params", "MACs", "epochs"};
@@ -44,8 +48,18 @@ std::string stagesSection(const RunRecord& run) {
       cells.push_back(last && last->contains(k) ? metricText(k, (*last)[k]) : "");
     st.rows.push_back(std::move(cells));
   }
+  // Exports scored in ONNX Runtime: the same metrics, from the exported file.
+  for (const auto& row : run.onnxruntime) {
+    std::vector<std::string> cells = {
+        "", "onnxruntime: " + escape(row.value("export", "?")), escape(row.value("runtime", "")), "", "", ""};
+    for (const auto& k : metric_keys) cells.push_back(row.contains(k) ? metricText(k, row[k]) : "");
+    st.rows.push_back(std::move(cells));
+  }
+  const std::string ort_note = run.onnxruntime.empty() ? ""
+                               : "; onnxruntime rows: an export run in ONNX Runtime on the val split "
+                                 "(edgeopt-run --onnxruntime)";
   html += "<h2>Stages</h2>\n<p>Params and MACs of the model after each stage; the metrics of each stage's last "
-          "evaluation (top-1/top-5 in %).</p>\n" + st.render();
+          "evaluation (top-1/top-5 in %)" + ort_note + ".</p>\n" + st.render();
 
   return html;
 }

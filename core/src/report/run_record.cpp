@@ -146,6 +146,20 @@ RunRecord readRun(const std::string& run_dir) {
     }
   }
 
+  // Exports scored in ONNX Runtime (edgeopt-run --onnxruntime), one row each.
+  std::vector<ordered_json> onnxruntime;
+  const std::string ort_text = readOr((dir / "onnxruntime.json").string());
+  if (!ort_text.empty()) {
+    try {
+      const ordered_json j = ordered_json::parse(ort_text);
+      if (j.is_object() && j.contains("rows") && j["rows"].is_array())
+        for (const auto& r : j["rows"])
+          if (r.is_object()) onnxruntime.push_back(r);
+    } catch (const std::exception& e) {
+      problems.push_back("onnxruntime.json is malformed: " + std::string(e.what()));
+    }
+  }
+
   RunRecord run;
   run.dir = dir;
   run.state = std::move(state);
@@ -157,6 +171,7 @@ RunRecord readRun(const std::string& run_dir) {
   run.done = done;
   run.replaced = std::move(replaced);
   run.surgeries = std::move(surgeries);
+  run.onnxruntime = std::move(onnxruntime);
   return run;
 }
 

@@ -63,6 +63,7 @@ struct RunRecord {
   int done = 0;                                         // completed stages
   std::map<std::string, std::string> replaced;          // layer -> surgery rule
   std::vector<std::pair<int, ordered_json>> surgeries;  // stage -> surgery.json
+  std::vector<ordered_json> onnxruntime;                // onnxruntime.json rows (edgeopt/onnxruntime_eval.h)
 };
 
 // Throws InputError when run_dir has no state.json; anything else unreadable

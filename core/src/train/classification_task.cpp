@@ -49,16 +49,15 @@ class ClassificationTask : public TrainTask {
 
   bool metricsAreExampleMeans() const override { return true; }
 
-  MetricRow evaluate(GraphModule& model, DataLoader& loader, int64_t max_batches) override {
-    const bool was_training = model.isTraining();
-    model.eval();
+  MetricRow evaluateOutputs(const GraphModule&, DataLoader& loader, const ForwardFn& forward,
+                            int64_t max_batches) override {
     at::NoGradGuard no_grad;
     double loss_sum = 0, correct1 = 0, correct5 = 0;
     int64_t classes = 0, batches = 0, count = 0;
     loader.startEpoch(0);
     while (auto batch = loader.next()) {
       requireLabels(*batch);
-      const at::Tensor logits = model.forward({batch->images})[0];
+      const at::Tensor logits = forward(batch->images).at(0);
       const at::Tensor& labels = batch->labels;
       classes = logits.size(1);
       loss_sum += at::cross_entropy_loss(logits, labels, {}, at::Reduction::Sum).item<double>();
@@ -69,7 +68,6 @@ class ClassificationTask : public TrainTask {
       count += labels.size(0);
       if (max_batches > 0 && ++batches >= max_batches) break;
     }
-    model.train(was_training);
     const double n = std::max<double>(1.0, static_cast<double>(count));
     return {{"loss", loss_sum / n},
             {"top1", 100.0 * correct1 / n},

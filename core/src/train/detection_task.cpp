@@ -62,9 +62,8 @@ class DetectionTask : public TrainTask {
     for (const auto& [name, value] : loss.parts) stats.add(name, value, n);
   }
 
-  MetricRow evaluate(GraphModule& model, DataLoader& loader, int64_t max_batches) override {
-    const bool was_training = model.isTraining();
-    model.eval();
+  MetricRow evaluateOutputs(const GraphModule& model, DataLoader& loader, const ForwardFn& forward,
+                            int64_t max_batches) override {
     at::NoGradGuard no_grad;
     const at::Tensor anchors = yoloAnchors(model);
     std::unique_ptr<detection::CocoEvaluator> coco;
@@ -72,7 +71,7 @@ class DetectionTask : public TrainTask {
     int64_t images = 0, batches = 0;
     loader.startEpoch(0);
     while (auto batch = loader.next()) {
-      const std::vector<at::Tensor> outputs = model.forward({batch->images});
+      const std::vector<at::Tensor> outputs = forward(batch->images);
       const int64_t nc = numClasses(outputs, anchors);
       requireClassesFit(*batch, nc);
       if (!coco) coco = std::make_unique<detection::CocoEvaluator>(nc);
@@ -88,7 +87,6 @@ class DetectionTask : public TrainTask {
       images += batch->images.size(0);
       if (max_batches > 0 && ++batches >= max_batches) break;
     }
-    model.train(was_training);
     const detection::CocoSummary s = coco ? coco->summarize() : detection::CocoSummary{};
     return {{"loss", images ? loss_sum / static_cast<double>(images) : 0.0},
             {"map", s.map},

@@ -2,6 +2,9 @@
 #include "tasks.h"
 
 #include <edgeopt/error.h>
+#include <edgeopt/graph_module.h>
+
+#include <ATen/ATen.h>
 
 #include <algorithm>
 #include <functional>
@@ -21,6 +24,19 @@ const std::vector<std::pair<std::string, TaskMaker>>& taskTable() {
 }
 
 }  // namespace
+
+MetricRow TrainTask::evaluate(GraphModule& model, DataLoader& loader, int64_t max_batches) {
+  // Eval mode for the scoring, the caller's mode back afterwards (also on a throw).
+  struct ModeRestore {
+    GraphModule& model;
+    bool was_training;
+    ~ModeRestore() { model.train(was_training); }
+  } restore{model, model.isTraining()};
+  model.eval();
+  at::NoGradGuard no_grad;
+  return evaluateOutputs(
+      model, loader, [&model](const at::Tensor& images) { return model.forward({images}); }, max_batches);
+}
 
 double metricValue(const MetricRow& row, const std::string& name) {
   for (const auto& [key, value] : row)
