@@ -269,3 +269,33 @@ TEST_CASE("channel groups: graph inputs and outputs are never pruned", "[prune][
   keeps[0] = at::ones({deps.groups[0].channels});
   CHECK_THROWS_WITH(removeChannels(*m, deps, keeps), Catch::Matchers::Contains("is not prunable"));
 }
+
+TEST_CASE("channel groups: a weight read by two convs blocks every group it touches", "[prune][groups]") {
+  // One conv module called twice (a TorchScript submodule reused): its weight
+  // would be sliced along dim 0 by both calls' output groups and along dim 1
+  // by both input groups, with different masks, so none of them may prune.
+  ir::ModelBuilder b;
+  ir::Value* x = b.input();
+  ir::Value* a = convBnRelu(b, "l1", x, 3, 8);
+  ir::Value* first = b.conv2d("shared", a, Conv2dOptions(8, 8, 3).padding(1).bias(false));
+  ir::Value* weight = first->producer()->input(1);
+  ir::Value* second =
+      b.leaf("shared_again", "Conv2d", "conv2d", {b.relu("r1", first), weight}, first->producer()->attrs());
+  ir::Value* y = convBnRelu(b, "l3", b.relu("r2", second), 8, 6);
+  auto m = finish(b, head(b, y, 6));
+  auto deps = analyzeChannels(*m);
+  for (const char* producer : {"l1.conv", "shared", "shared_again"}) {
+    const ChannelGroup* g = groupOf(deps, producer);
+    REQUIRE(g);
+    INFO(producer << ": " << g->reason);
+    CHECK_FALSE(g->prunable);
+    CHECK(g->reason == "'shared.weight' is read by 2 nodes ('shared', 'shared_again')");
+  }
+  const ChannelGroup* l3 = groupOf(deps, "l3.conv");
+  REQUIRE(l3);
+  CHECK(l3->prunable);
+  auto removed = pruneBothWays(*m, 0.5);  // only l3 loses channels: 6 -> 3
+  CHECK(weightShape(*removed, "shared.weight") == Shape{8, 8, 3, 3});
+  CHECK(weightShape(*removed, "l3.conv.weight") == Shape{3, 8, 3, 3});
+  CHECK(weightShape(*removed, "fc.weight") == Shape{5, 3});
+}

@@ -21,6 +21,7 @@
 
 #include <map>
 #include <numeric>
+#include <set>
 #include <unordered_map>
 
 namespace edgeopt::prune {
@@ -71,6 +72,14 @@ class Analysis {
   explicit Analysis(const GraphModule& m) : module_(m) {}
 
   ChannelDependencies run() {
+    // Who reads each module tensor (through its mask, if any): a weight
+    // shared by several nodes (a submodule called twice) would be sliced by
+    // each reader's groups with different masks, so its groups are blocked.
+    for (ir::Node* n : module_.graph().nodes()) {
+      if (n->opcode() == ir::Opcode::Param || isMaskedParam(module_, n)) continue;
+      for (ir::Value* v : n->inputs())
+        if (std::string t = tensorName(module_, v); !t.empty()) readers_[t].insert(n->name());
+    }
     for (ir::Node* n : module_.graph().nodes()) visit(n);
     return collect();
   }
@@ -134,11 +143,19 @@ class Analysis {
   }
 
   // Records that `dim` of input `input` of `n` is indexed by `layout`.
-  // Returns false when the input is not a module tensor.
+  // Returns false when the input is not a module tensor; a tensor other
+  // nodes read too blocks `layout` instead.
   bool addSlices(const ir::Node* n, size_t input, int64_t dim, const Layout& layout, bool reads) {
     if (input >= n->numInputs()) return true;
     std::vector<std::string> tensors = tensorsOf(n->input(input));
     if (tensors.empty()) return false;
+    for (const std::string& t : tensors)
+      if (auto r = readers_.find(t); r != readers_.end() && r->second.size() > 1) {
+        std::string names;
+        for (const std::string& name : r->second) names += (names.empty() ? "'" : ", '") + name + "'";
+        block(layout, "'" + t + "' is read by " + std::to_string(r->second.size()) + " nodes (" + names + ")");
+        return true;
+      }
     for (const std::string& t : tensors) {
       const at::Tensor& value = module_.tensor(t);
       if (dim >= value.dim()) return false;
@@ -315,6 +332,7 @@ class Analysis {
   std::vector<Space> spaces_;
   std::unordered_map<const ir::Value*, Layout> layouts_;
   std::vector<std::string> depthwise_;
+  std::map<std::string, std::set<std::string>> readers_;  // module tensor -> the nodes reading it
 };
 
 // Entries [offset + c * span, offset + (c + 1) * span) of `dim` for every c,
