@@ -299,3 +299,41 @@ TEST_CASE("channel groups: a weight read by two convs blocks every group it touc
   CHECK(weightShape(*removed, "l3.conv.weight") == Shape{3, 8, 3, 3});
   CHECK(weightShape(*removed, "fc.weight") == Shape{5, 3});
 }
+
+TEST_CASE("channel groups: a conv_transpose2d makes channels along weight dim 1 and reads them along dim 0",
+          "[prune][groups]") {
+  // nn.ConvTranspose2d's weight is [in, out / groups, kH, kW], the other way
+  // round from conv2d: pruning its inputs slices dim 0, its outputs dim 1.
+  ir::ModelBuilder b;
+  ir::Value* x = b.input();
+  ir::Value* a = convBnRelu(b, "l1", x, 3, 8);
+  std::vector<ir::Value*> inputs{a};
+  {
+    auto s = b.module("up", "ConvTranspose2d");
+    inputs.push_back(b.parameter("weight", at::randn({8, 6, 2, 2})));
+    inputs.push_back(b.parameter("bias", at::zeros({6})));
+  }
+  ir::Value* y = b.leaf("up", "ConvTranspose2d", "conv_transpose2d", inputs, {{"stride", ir::Ints{2, 2}}});
+  y = b.relu("up.relu", b.batchNorm2d("up.bn", y, 6));
+  auto m = finish(b, head(b, y, 6));
+  auto deps = analyzeChannels(*m);
+  const ChannelGroup* l1 = groupOf(deps, "l1.conv");
+  const ChannelGroup* up = groupOf(deps, "up");
+  REQUIRE(l1);
+  REQUIRE(up);
+  CHECK(l1->prunable);
+  CHECK(up->prunable);
+  CHECK(slicesOf(*l1) == std::vector<std::string>{"l1.bn.bias:0@0/1", "l1.bn.running_mean:0@0/1",
+                                                  "l1.bn.running_var:0@0/1", "l1.bn.weight:0@0/1",
+                                                  "l1.conv.weight:0@0/1", "up.weight:0@0/1r"});
+  CHECK(slicesOf(*up) == std::vector<std::string>{"fc.weight:1@0/1r", "up.bias:0@0/1", "up.bn.bias:0@0/1",
+                                                  "up.bn.running_mean:0@0/1", "up.bn.running_var:0@0/1",
+                                                  "up.bn.weight:0@0/1", "up.weight:1@0/1"});
+  auto removed = pruneBothWays(*m, 0.5);  // 8 -> 4 and 6 -> 3
+  CHECK(weightShape(*removed, "l1.conv.weight") == Shape{4, 3, 3, 3});
+  CHECK(weightShape(*removed, "up.weight") == Shape{4, 3, 2, 2});
+  CHECK(weightShape(*removed, "up.bias") == Shape{3});
+  CHECK(weightShape(*removed, "up.bn.running_var") == Shape{3});
+  CHECK(weightShape(*removed, "fc.weight") == Shape{5, 3});
+  CHECK(removed->forward({at::randn(kInput)})[0].sizes() == at::IntArrayRef{2, 5});
+}
