@@ -64,6 +64,9 @@ for t in "${targets[@]}"; do
   # OpenCV accepts 2^30 pixels (3 GiB in color) by default, more than the
   # 2 GiB a fuzz input may use: 16 M pixels keeps the image target on bugs.
   export CV_IO_MAX_IMAGE_PIXELS=16777216
+  # The ONNX importer's budget for constants it computes (ConstantOfShape,
+  # Expand, ...) is the machine's memory: 1.5 GiB keeps it under -rss_limit_mb.
+  export EDGEOPT_MEMORY_LIMIT_MB="${EDGEOPT_MEMORY_LIMIT_MB:-1536}"
   if [ "$mode" = merge ]; then
     echo "fuzz.sh: merging $t into fuzz/corpus/$t"
     rm -rf "$corpus.new"

@@ -5,6 +5,9 @@
 #include "onnx_tensor.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
 
 namespace edgeopt::onnx_import::detail {
 namespace {
@@ -183,7 +186,127 @@ Tensors scatterNd(const ConstInputs& c) {
   return Tensors{out};
 }
 
+// What a folder allocates, bounded before it runs: file-declared shapes and
+// values (ConstantOfShape's shape, Tile's repeats, Range's bounds, Gather's
+// indices, broadcasting) make a small file ask for any amount of memory.
+// Counts saturate at 2^64 - 1.
+uint64_t saturatingMul(uint64_t a, uint64_t b) {
+  return a != 0 && b > std::numeric_limits<uint64_t>::max() / a ? std::numeric_limits<uint64_t>::max() : a * b;
+}
+
+uint64_t saturatingAdd(uint64_t a, uint64_t b) {
+  return b > std::numeric_limits<uint64_t>::max() - a ? std::numeric_limits<uint64_t>::max() : a + b;
+}
+
+// Elements of a shape; 0 for a negative dim (ATen refuses it before allocating).
+uint64_t elementsOf(const Ints& shape) {
+  uint64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) return 0;
+    n = saturatingMul(n, static_cast<uint64_t>(d));
+  }
+  return n;
+}
+
+// NumPy broadcasting of `shapes`, each dim the larger of the aligned ones (a
+// mismatch fails in ATen, before allocating).
+Ints broadcastShape(const std::vector<Ints>& shapes) {
+  size_t rank = 0;
+  for (const Ints& s : shapes) rank = std::max(rank, s.size());
+  Ints out(rank, 1);
+  for (const Ints& s : shapes)
+    for (size_t i = 0; i < s.size(); ++i) out[rank - s.size() + i] = std::max(out[rank - s.size() + i], s[i]);
+  return out;
+}
+
+uint64_t rangeElements(const ConstInputs& c) {
+  for (size_t i = 0; i < 3; ++i)
+    if (!c.has(i) || c.arg(i).numel() != 1) return 0;
+  const double start = c.arg(0).item<double>(), limit = c.arg(1).item<double>(), delta = c.arg(2).item<double>();
+  const double n = std::ceil((limit - start) / delta);
+  if (!std::isfinite(n) || n <= 0) return 0;  // at::arange refuses non-finite bounds and a zero step
+  return n >= 1.8e19 ? std::numeric_limits<uint64_t>::max() : static_cast<uint64_t>(n);
+}
+
+uint64_t gatherElements(const ConstInputs& c) {
+  if (!c.has(0) || !c.has(1)) return 0;
+  const Ints data = c.arg(0).sizes().vec();
+  const int64_t axis = axisOf(c.node.attrInt("axis", 0), static_cast<int64_t>(data.size()));
+  if (axis < 0 || axis >= static_cast<int64_t>(data.size())) return 0;
+  Ints out = c.arg(1).sizes().vec();
+  for (size_t d = 0; d < data.size(); ++d)
+    if (static_cast<int64_t>(d) != axis) out.push_back(data[d]);
+  return elementsOf(out);
+}
+
 }  // namespace
+
+uint64_t foldedOutputBytes(const ConstInputs& c) {
+  const std::string& op = c.node.opType();
+  if (!c.has(0)) return 0;  // the folder fails first
+  // Most folders make at most their first input's elements (Identity, Reshape
+  // and Squeeze a view of them); small integers may come out as floats (Sqrt of uint8).
+  uint64_t elements = static_cast<uint64_t>(c.arg(0).numel());
+  uint64_t element_size = std::max<uint64_t>(c.arg(0).element_size(), 4);
+  uint64_t all_elements = 0, widest = 4;
+  std::vector<Ints> shapes;
+  for (size_t i = 0; i < c.size(); ++i) {
+    if (!c.has(i)) continue;
+    all_elements = saturatingAdd(all_elements, static_cast<uint64_t>(c.arg(i).numel()));
+    widest = std::max<uint64_t>(widest, c.arg(i).element_size());
+    shapes.push_back(c.arg(i).sizes().vec());
+  }
+  static const std::set<std::string> broadcasting = {"Add",
+                                                     "Sub",
+                                                     "Mul",
+                                                     "Div",
+                                                     "Mod",
+                                                     "Pow",
+                                                     "Min",
+                                                     "Max",
+                                                     "Equal",
+                                                     "Less",
+                                                     "Greater",
+                                                     "LessOrEqual",
+                                                     "GreaterOrEqual",
+                                                     "And",
+                                                     "Or",
+                                                     "Xor",
+                                                     "Where"};
+  if (op == "ConstantOfShape") {
+    elements = elementsOf(toInts(c.arg(0)));
+    const auto* value = c.node.attr("value");
+    auto type = value ? scalarTypeOf(value->t().data_type()) : std::optional<c10::ScalarType>(at::kFloat);
+    element_size = type ? c10::elementSize(*type) : 8;
+  } else if (op == "Expand" && c.has(1)) {
+    elements = elementsOf(broadcastShape({c.arg(0).sizes().vec(), toInts(c.arg(1))}));
+  } else if (op == "Tile" && c.has(1)) {
+    // at::repeat: one repeat per dim of the input padded with leading 1s (fewer repeats are refused).
+    Ints repeats = toInts(c.arg(1)), sizes = c.arg(0).sizes().vec();
+    if (repeats.size() < sizes.size()) return 0;
+    elements = elementsOf(sizes);
+    for (int64_t r : repeats) {
+      if (r < 0) return 0;  // refused too
+      elements = saturatingMul(elements, static_cast<uint64_t>(r));
+    }
+  } else if (op == "Range") {
+    elements = rangeElements(c);
+  } else if (op == "Gather") {
+    elements = gatherElements(c);
+  } else if (broadcasting.count(op)) {
+    elements = elementsOf(broadcastShape(shapes));
+    element_size = widest;
+  } else if (op == "Concat") {
+    elements = all_elements;
+    element_size = widest;
+  } else if (op == "Cast") {
+    auto type = scalarTypeOf(static_cast<int>(c.node.attrInt("to", 1)));
+    element_size = type ? c10::elementSize(*type) : 8;
+  } else if (op == "CastLike" && c.has(1)) {
+    element_size = c.arg(1).element_size();
+  }
+  return saturatingMul(elements, element_size);
+}
 
 void addConstantFolders(FolderTable& table) {
   using C = const ConstInputs&;

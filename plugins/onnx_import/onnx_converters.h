@@ -53,6 +53,10 @@ class ConstInputs {
 using ConstantFolder = std::vector<at::Tensor> (*)(const ConstInputs&);
 using FolderTable = OpTable<ConstantFolder>;
 
+// An upper bound of the bytes the folder of c.node's op allocates, from the
+// inputs' shapes and values, computed before folding (saturates at 2^64 - 1).
+uint64_t foldedOutputBytes(const ConstInputs& c);
+
 // Every converter and folder, registered once on first use.
 const ConverterTable& converters();
 const FolderTable& constantFolders();

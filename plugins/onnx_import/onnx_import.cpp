@@ -48,7 +48,9 @@ namespace {
 
 // The node's outputs when all its inputs are constants and its op can be
 // evaluated while importing; nullopt otherwise.
-std::optional<std::vector<at::Tensor>> foldConstants(const NodeContext& node) {
+// Folding stays within the memory this process may use: what a folder would
+// allocate is checked before it runs (a 200-byte file can ask for exabytes).
+std::optional<std::vector<at::Tensor>> foldConstants(NodeContext& node) {
   std::vector<at::Tensor> inputs;
   for (int i = 0; i < node.numInputs(); ++i) {
     const Val* v = node.in(i);
@@ -57,7 +59,11 @@ std::optional<std::vector<at::Tensor>> foldConstants(const NodeContext& node) {
   }
   ConstantFolder fold = constantFolders().find(node.opType());
   if (!fold) return std::nullopt;
-  return fold(ConstInputs(node, std::move(inputs)));
+  const ConstInputs constants(node, inputs);
+  node.reserveFoldingMemory(foldedOutputBytes(constants));
+  std::vector<at::Tensor> outputs = fold(constants);
+  node.countFolded(inputs, outputs);
+  return outputs;
 }
 
 void convertNode(NodeContext& node) {

@@ -64,9 +64,14 @@ struct Unsupported {
   std::string reason;
 };
 
+// Bytes this process may still allocate: the least of the machine's physical
+// memory, its cgroup's limit and the address space RLIMIT_AS leaves.
+uint64_t availableMemoryBytes();
+
 // What the whole import shares: the module being built and every ONNX value so far.
 struct ImportState {
-  explicit ImportState(const ImportOptions& o) : opt(o), gm(std::make_shared<GraphModule>()) {}
+  explicit ImportState(const ImportOptions& o)
+      : opt(o), gm(std::make_shared<GraphModule>()), memory_available(availableMemoryBytes()) {}
 
   const ImportOptions& opt;
   std::shared_ptr<GraphModule> gm;
@@ -75,6 +80,9 @@ struct ImportState {
   std::unordered_map<std::string, Val> vals;
   std::unordered_map<std::string, int32_t> elem_types;  // ONNX element type of each value, where known
   std::map<std::pair<std::string, ParamKind>, ir::Value*> materialized;
+  // Constant folding's budget: the memory available when the import began, and what folded constants hold.
+  uint64_t memory_available = 0;
+  uint64_t folded_bytes = 0;
 };
 
 // The node being converted: its attributes, inputs and outputs, and the IR it
@@ -113,6 +121,12 @@ class NodeContext {
   [[noreturn]] void failInput(const std::string& what) const {
     throw InputError(state_.opt.path + ": node '" + node_->name() + "' (" + node_->op_type() + "): " + what);
   }
+
+  // Constant folding (onnx_import.cpp): fails (failInput) before a folder
+  // allocates `bytes` that, with the constants folded so far, exceed the memory
+  // available; countFolded adds the outputs that are not views of the inputs.
+  void reserveFoldingMemory(uint64_t bytes) const;
+  void countFolded(const std::vector<at::Tensor>& inputs, const std::vector<at::Tensor>& outputs);
 
   // Values
   std::optional<Shape> shapeOf(const Val& v) const;

@@ -36,6 +36,26 @@ void checkWindowAttributes(const onnx::GraphProto& graph, const std::string& pat
   }
 }
 
+bool isExternal(const onnx::TensorProto& t) {
+  return t.has_data_location() && t.data_location() == onnx::TensorProto::EXTERNAL;
+}
+
+// Whether an initializer or an attribute's tensor keeps its data in another file.
+bool hasExternalData(const onnx::GraphProto& graph) {
+  for (const auto& t : graph.initializer())
+    if (isExternal(t)) return true;
+  for (const auto& node : graph.node())
+    for (const auto& a : node.attribute()) {
+      if (a.has_t() && isExternal(a.t())) return true;
+      for (const auto& t : a.tensors())
+        if (isExternal(t)) return true;
+      if (a.has_g() && hasExternalData(a.g())) return true;
+      for (const auto& g : a.graphs())
+        if (hasExternalData(g)) return true;
+    }
+  return false;
+}
+
 }  // namespace
 
 void Importer::readModel() {
@@ -61,7 +81,13 @@ void Importer::readModel() {
   if (state_.opset < 6 || state_.opset > 18)
     throw InputError(path + ": opset " + std::to_string(state_.opset) + " is not supported (6 to 18)");
   try {
-    onnx::checker::check_model(model_);
+    // libonnx looks for external data files next to the model only when it
+    // reads the file itself; checking the parsed model, it looks in the
+    // working directory (and refused every model with external data).
+    if (hasExternalData(model_.graph()))
+      onnx::checker::check_model(path);
+    else
+      onnx::checker::check_model(model_);
   } catch (const std::exception& e) {
     std::string msg = e.what();
     auto nl = msg.find('\n');

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <onnx/onnx_pb.h>
 
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -43,8 +44,11 @@ size_t elementSize(int onnx_type) {
 
 // Little-endian bytes of `onnx_type` -> tensor of the matching ATen type.
 at::Tensor fromBytes(const std::string& bytes, int onnx_type, int64_t count, const TensorProto& t) {
-  size_t size = elementSize(onnx_type);
-  if (bytes.size() != size * static_cast<size_t>(count))
+  // Compared by division: size * count wraps for a count past 2^61 (a
+  // declared 2^61 x int64 tensor would have matched an empty data field).
+  const size_t size = elementSize(onnx_type);
+  if (size == 0 || static_cast<uint64_t>(count) > bytes.size() / size ||
+      bytes.size() != size * static_cast<size_t>(count))
     throw std::runtime_error(tensorLabel(t) + " has " + std::to_string(bytes.size()) + " bytes of data for " +
                              std::to_string(count) + " elements");
   switch (onnx_type) {
@@ -71,13 +75,32 @@ at::Tensor fromBytes(const std::string& bytes, int onnx_type, int64_t count, con
   return out;
 }
 
+// An external_data offset or length: decimal digits only, at most 2^63 - 1
+// (std::stoll would take "-5", "12abc" or " 7" and throw "stoll" past int64).
+int64_t externalNumber(const TensorProto& t, const std::string& key, const std::string& text) {
+  int64_t v = 0;
+  bool ok = !text.empty() && text.size() <= 19;
+  for (char c : text) ok = ok && c >= '0' && c <= '9';
+  if (ok) {
+    const uint64_t parsed = std::stoull(text);
+    ok = parsed <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+    v = static_cast<int64_t>(parsed);
+  }
+  if (!ok)
+    throw std::runtime_error(tensorLabel(t) + ": external data " + key + " '" + text +
+                             "' is not a byte count (0 to 2^63 - 1)");
+  return v;
+}
+
 std::string externalBytes(const TensorProto& t, const std::string& base_dir) {
   std::string location;
   int64_t offset = 0, length = -1;
   for (const auto& e : t.external_data()) {
     if (e.key() == "location") location = e.value();
-    else if (e.key() == "offset") offset = std::stoll(e.value());
-    else if (e.key() == "length") length = std::stoll(e.value());
+    else if (e.key() == "offset")
+      offset = externalNumber(t, "offset", e.value());
+    else if (e.key() == "length")
+      length = externalNumber(t, "length", e.value());
   }
   if (location.empty() || location.find("..") != std::string::npos || location[0] == '/')
     throw std::runtime_error(tensorLabel(t) + " has an invalid external data location '" + location + "'");
@@ -85,13 +108,22 @@ std::string externalBytes(const TensorProto& t, const std::string& base_dir) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw std::runtime_error(tensorLabel(t) + ": cannot open its external data file '" + file + "'");
   in.seekg(0, std::ios::end);
-  int64_t size = static_cast<int64_t>(in.tellg());
+  const int64_t size = static_cast<int64_t>(in.tellg());
+  // Both checked against the file before any use: offset + length may wrap
+  // past 2^63, and the bytes are allocated only for a range the file holds.
+  if (offset > size)
+    throw std::runtime_error(tensorLabel(t) + ": external data offset " + std::to_string(offset) +
+                             " is past the end of '" + file + "' (" + std::to_string(size) + " bytes)");
   if (length < 0) length = size - offset;
-  if (offset < 0 || offset + length > size)
-    throw std::runtime_error(tensorLabel(t) + ": external data '" + file + "' is shorter than declared");
+  if (length > size - offset)
+    throw std::runtime_error(tensorLabel(t) + ": external data '" + file + "' has " + std::to_string(size - offset) +
+                             " bytes from offset " + std::to_string(offset) + ", " + std::to_string(length) +
+                             " declared");
   std::string bytes(static_cast<size_t>(length), '\0');
   in.seekg(offset);
   in.read(bytes.data(), length);
+  if (in.gcount() != length)
+    throw std::runtime_error(tensorLabel(t) + ": cannot read its external data file '" + file + "'");
   return bytes;
 }
 
