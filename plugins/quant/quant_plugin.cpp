@@ -61,9 +61,10 @@ void registerQuant(edgeopt::PluginRegistrar& r) {
   using namespace edgeopt::quant_plugin;
   r.add<edgeopt::Stage>("calibrate", calibrateStageFactory());
   r.add<edgeopt::Stage>("qat", qatStageFactory());
+  r.add<edgeopt::Stage>("sensitivity", sensitivityStageFactory());
   r.add<edgeopt::Exporter>("qdq_onnx", qdqExporterFactory());
 }
 
 }  // namespace
 
-EDGEOPT_PLUGIN("0.1.0", "quantization: qat and calibrate stages, QDQ ONNX exporter", registerQuant)
+EDGEOPT_PLUGIN("0.1.0", "quantization: qat, calibrate and sensitivity stages, QDQ ONNX exporter", registerQuant)

@@ -1,5 +1,5 @@
 #pragma once
-// The quantization plugin: `qat` and `calibrate` stages, `qdq_onnx` exporter.
+// The quantization plugin: `qat`, `calibrate` and `sensitivity` stages, `qdq_onnx` exporter.
 #include <edgeopt/options.h>
 #include <edgeopt/quant/quantize.h>
 #include <edgeopt/registry.h>
@@ -31,6 +31,7 @@ void renameForTidl(onnx::ModelProto& model);
 
 StageFactory calibrateStageFactory();
 StageFactory qatStageFactory();
+StageFactory sensitivityStageFactory();
 ExporterFactory qdqExporterFactory();
 
 }  // namespace edgeopt::quant_plugin

@@ -160,6 +160,64 @@ TEST_CASE("recipe: calibrate (PTQ, histogram + MSE, bias calibration) -> QDQ exp
   CHECK(m2->tensor("features.0.1.bias").abs().max().item<double>() == 0);
 }
 
+TEST_CASE("recipe: calibrate -> sensitivity writes the per-layer table and changes nothing", "[quant][stages]") {
+  const std::string dir = scratchDir("stages-sensitivity");
+  writeImageFolder(dir + "/data", 8, 2);
+  auto recipe = [](const std::string& overrides) {
+    return std::string(kHeader) + "stages:\n  - kind: calibrate\n    preset: WC8_AT8\n    batches: 2\n" + overrides +
+           "  - kind: sensitivity\n    batches: 1\n    top: 3\n";
+  };
+  auto layerRow = [](const nlohmann::json& j, const std::string& layer) {
+    for (const auto& l : j["layers"])
+      if (l["layer"] == layer) return l;
+    FAIL("no row for " << layer);
+    return nlohmann::json();
+  };
+  // The same run twice: as is, and with one depthwise conv group at 2 bits.
+  writeText(dir + "/r0.yaml", recipe(""));
+  writeText(dir + "/r.yaml",
+            recipe("    overrides: [{layers: [features.2.conv.1.0], weight_bits: 2, activation_bits: 2}]\n"));
+  CliResult r = runCli("r0.yaml --output run0", dir, builtinPlugins());
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  r = runCli("r.yaml --output run", dir, builtinPlugins());
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  const std::string run = dir + "/run";
+  const nlohmann::json j0 = nlohmann::json::parse(readText(dir + "/run0/stages/1-sensitivity/sensitivity.json"));
+  const nlohmann::json j = nlohmann::json::parse(readText(run + "/stages/1-sensitivity/sensitivity.json"));
+  CHECK(j["examples"] == 4);  // the 4 validation images, one batch
+  auto m = GraphModule::load(run + "/checkpoints/stage-0-calibrate.edgeopt");
+  const quant::QuantizerCounts c = quant::countQuantizers(*m);
+  size_t quantizers = 0;
+  for (const auto& l : j["layers"]) quantizers += l["quantizers"].size();
+  CHECK(quantizers == static_cast<size_t>(c.weight + c.activation));
+  // 2 bits instead of 8 on that group: its own SQNR drops by tens of dB
+  // (about 6 dB a bit), and it enters the top 3 of the log's suggestion.
+  const double at8 = layerRow(j0, "features.2.conv.1.0")["only_sqnr_db"].get<double>();
+  const double at2 = layerRow(j, "features.2.conv.1.0")["only_sqnr_db"].get<double>();
+  CHECK(at2 + 20 < at8);
+  for (size_t i = 1; i < j["layers"].size(); ++i)
+    CHECK(j["layers"][i - 1]["only_sqnr_db"].get<double>() <= j["layers"][i]["only_sqnr_db"].get<double>());
+  CHECK_THAT(readText(run + "/stages/1-sensitivity/sensitivity.txt"), Catch::Contains("features.2.conv.1.0"));
+  CHECK_THAT(readText(run + "/log.txt"),
+             Catch::Contains("features.2.conv.1.0") && Catch::Contains("weight_bits: 16, activation_bits: 16}]"));
+  const std::string report = readText(run + "/report.html");
+  CHECK_THAT(report, Catch::Contains("<h2>Quantization sensitivity</h2>") &&
+                         Catch::Contains("<td>features.2.conv.1.0</td>"));
+  // The stage hands on the calibrated model unchanged, bit for bit.
+  auto after = GraphModule::load(run + "/checkpoints/stage-1-sensitivity.edgeopt");
+  for (const auto& [name, t] : m->stateDict()) {
+    INFO(name);
+    CHECK(at::equal(t, after->tensor(name)));
+  }
+  // Without quantizers: one line saying where the stage belongs.
+  writeText(dir + "/r2.yaml", std::string(kHeader) + "stages:\n  - kind: sensitivity\n");
+  r = runCli("r2.yaml --output run2", dir, builtinPlugins());
+  CHECK(r.code == 1);
+  CHECK_THAT(r.err, Catch::Contains("put this stage after a calibrate or qat stage"));
+}
+
 TEST_CASE("recipe: a malformed scheme stops the run before anything runs, at its line", "[quant][stages]") {
   const std::string dir = scratchDir("stages-error");
   writeImageFolder(dir + "/data", 1, 1);

@@ -52,6 +52,7 @@ std::string renderRunReport(const std::string& run_dir) {
   html += report::trainingSection(run);
   html += report::surgerySection(run);
   html += report::pruningSection(run);
+  html += report::sensitivitySection(run);
   html += report::layersSection(run);
   html += report::exportsSection(run);
   html += report::manifestSection(run);

@@ -84,6 +84,7 @@ std::string stagesSection(const RunRecord& run);
 std::string trainingSection(const RunRecord& run);
 std::string surgerySection(const RunRecord& run);
 std::string pruningSection(const RunRecord& run);
+std::string sensitivitySection(const RunRecord& run);  // sensitivity_section.cpp
 std::string layersSection(const RunRecord& run);
 std::string exportsSection(const RunRecord& run);
 std::string manifestSection(const RunRecord& run);
