@@ -9,7 +9,11 @@
 // of images. "vs best" = img/s / best img/s of that model. "cpu ms/img" is
 // the process's CPU time per image (user + system, all threads; median over
 // rounds): less sensitive than img/s to other processes on the machine.
-// Target: batch 512 within 10 % of the best batch size (vs best >= 0.90).
+// In evaluation each batch size runs twice, side by side: as one forward
+// ("whole") and as the evaluate stage runs it, in cache-sized pieces
+// (edgeopt/chunked_forward.h; "pieces", with the rows per piece).
+// Target: batch 512 as the evaluate stage runs it within 10 % of the best
+// (vs best >= 0.90; best over every row).
 // Usage: bench_eval [--rounds N] [--model mobilenet_v2|resnet18]
 //                   [--no-tune-malloc] (glibc's default settings, for comparison)
 //                   [--batch N]... (only these batch sizes)
@@ -19,6 +23,7 @@
 //                   kind, per batch size, timed between executor node callbacks)
 //                   [--nhwc] (weights and inputs channels-last, as training
 //                   runs by default: edgeopt/memory_format.h)
+#include <edgeopt/chunked_forward.h>
 #include <edgeopt/graph_module.h>
 #include <edgeopt/memory_format.h>
 #include <edgeopt/runtime.h>
@@ -113,10 +118,10 @@ int main(int argc, char** argv) {
     std::optional<edgeopt::ChannelsLastParameters> channels_last;
     if (nhwc) channels_last.emplace(*model);
     const auto params = model->parameters();
-    auto step = [&](const at::Tensor& x) {
+    auto step = [&](const at::Tensor& x, int64_t rows) {
       if (!train) {
         at::NoGradGuard no_grad;
-        model->forward({x});
+        edgeopt::forwardInPieces(*model, x, rows);
         return;
       }
       model->forward({x})[0].sum().backward();
@@ -124,31 +129,45 @@ int main(int argc, char** argv) {
     };
     const int64_t size = c.options.input_size;
     std::vector<at::Tensor> inputs;
-    for (int64_t b : batches)
-      inputs.push_back(edgeopt::toTrainingLayout(at::randn({b, c.options.in_channels, size, size}), nhwc));
-    std::vector<std::vector<double>> cpu(batches.size());
-    auto run = [&](size_t k) {  // images/s for c.images images at batches[k]
-      const int64_t steps = (c.images + batches[k] - 1) / batches[k];
+    // Cells: each batch size whole, and (evaluation) in pieces when it splits.
+    struct Cell {
+      size_t input;
+      int64_t rows;
+    };
+    std::vector<Cell> cells;
+    for (size_t k = 0; k < batches.size(); ++k) {
+      inputs.push_back(edgeopt::toTrainingLayout(at::randn({batches[k], c.options.in_channels, size, size}), nhwc));
+      cells.push_back({k, batches[k]});
+      const int64_t rows = train ? batches[k] : edgeopt::evaluationRows(*model, inputs[k]);
+      if (rows < batches[k]) cells.push_back({k, rows});
+    }
+    std::vector<std::vector<double>> cpu(cells.size());
+    auto run = [&](size_t i) {  // images/s for c.images images in cell i
+      const int64_t batch = batches[cells[i].input];
+      const int64_t steps = (c.images + batch - 1) / batch;
       const double c0 = cpuSeconds();
       const auto t0 = Clock::now();
-      for (int64_t s = 0; s < steps; ++s) step(inputs[k]);
+      for (int64_t s = 0; s < steps; ++s) step(inputs[cells[i].input], cells[i].rows);
       const double sec = std::chrono::duration<double>(Clock::now() - t0).count();
-      const double n = static_cast<double>(steps * batches[k]);
-      cpu[k].push_back(1e3 * (cpuSeconds() - c0) / n);
+      const double n = static_cast<double>(steps * batch);
+      cpu[i].push_back(1e3 * (cpuSeconds() - c0) / n);
       return n / sec;
     };
-    step(inputs[0]);  // warm-up (the medians over rounds absorb the rest)
-    std::vector<std::vector<double>> rates(batches.size());
+    step(inputs[0], batches[0]);  // warm-up (the medians over rounds absorb the rest)
+    std::vector<std::vector<double>> rates(cells.size());
     for (int r = 0; r < rounds; ++r)
-      for (size_t k = 0; k < batches.size(); ++k) rates[k].push_back(run(k));
+      for (size_t i = 0; i < cells.size(); ++i) rates[i].push_back(run(i));
     std::vector<double> med;
     for (auto& v : rates) med.push_back(median(v));
     const double best = *std::max_element(med.begin(), med.end());
-    for (size_t k = 0; k < batches.size(); ++k) {
-      const int64_t steps = (c.images + batches[k] - 1) / batches[k];
-      std::printf("%-28s %6ld %8ld %10.1f %8.2f %11.2f\n", c.label.c_str(), static_cast<long>(batches[k]),
-                  static_cast<long>(steps * batches[k]), med[k], med[k] / best, median(cpu[k]));
+    for (size_t i = 0; i < cells.size(); ++i) {
+      const int64_t batch = batches[cells[i].input];
+      const int64_t steps = (c.images + batch - 1) / batch;
+      const std::string how = cells[i].rows == batch ? "whole" : "pieces of " + std::to_string(cells[i].rows);
+      std::printf("%-28s %6ld %8ld %10.1f %8.2f %11.2f  %s\n", c.label.c_str(), static_cast<long>(batch),
+                  static_cast<long>(steps * batch), med[i], med[i] / best, median(cpu[i]), how.c_str());
     }
+    // The largest batch as the evaluate stage runs it: its last cell.
     const double last = med.back() / best;
     if (profile && !train) {  // one more pass per batch size, timing each node from the previous callback
       std::vector<std::map<std::string, double>> per_op(batches.size());
@@ -158,7 +177,7 @@ int main(int argc, char** argv) {
         const int64_t steps = (c.images + batches[k] - 1) / batches[k];
         for (int64_t s = 0; s < steps; ++s) {
           auto last = Clock::now();
-          model->forward({inputs[k]}, [&](const edgeopt::ir::Node& n, const std::vector<at::Tensor>&) {
+          model->forward({inputs[k]}, [&](const edgeopt::ir::Node& n, const std::vector<at::Tensor>&) {  // whole
             const auto now = Clock::now();
             per_op[k][n.target()] += std::chrono::duration<double, std::micro>(now - last).count();
             last = now;

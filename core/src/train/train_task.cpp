@@ -1,6 +1,7 @@
 // The task table and the metric containers shared by every task.
 #include "tasks.h"
 
+#include <edgeopt/chunked_forward.h>
 #include <edgeopt/error.h>
 #include <edgeopt/graph_module.h>
 
@@ -34,8 +35,20 @@ MetricRow TrainTask::evaluate(GraphModule& model, DataLoader& loader, int64_t ma
   } restore{model, model.isTraining()};
   model.eval();
   at::NoGradGuard no_grad;
+  // Large batches run in cache-sized pieces (chunked_forward.h); the rows
+  // are worked out again only when the batch shape changes.
+  std::vector<int64_t> shape;
+  int64_t rows = 0;
   return evaluateOutputs(
-      model, loader, [&model](const at::Tensor& images) { return model.forward({images}); }, max_batches);
+      model, loader,
+      [&](const at::Tensor& images) {
+        if (images.sizes().vec() != shape) {
+          shape = images.sizes().vec();
+          rows = evaluationRows(model, images);
+        }
+        return forwardInPieces(model, images, rows);
+      },
+      max_batches);
 }
 
 double metricValue(const MetricRow& row, const std::string& name) {
