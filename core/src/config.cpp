@@ -1,6 +1,7 @@
 #include <edgeopt/config.h>
 #include <edgeopt/fileutil.h>
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <sstream>
@@ -117,19 +118,58 @@ struct ConfigNodeBuilder {
   }
 };
 
+namespace {
+
+// Where the documents of a YAML text start, at most two (a recipe is one).
+// yaml-cpp 0.7's LoadAll never ends on a document whose node starts with ','
+// (a flow entry outside [ ] or { }): each pass yields an empty document
+// without consuming it, until memory runs out (a 1-byte recipe "," took 22
+// GB). Counting the parser's documents stops after the second.
+struct DocumentStarts : YAML::EventHandler {
+  std::vector<YAML::Mark> marks;  // of each document's root node
+  bool in_root = false;
+  void root(const YAML::Mark& mark) {
+    if (in_root) marks.push_back(mark);
+    in_root = false;
+  }
+  void OnDocumentStart(const YAML::Mark&) override { in_root = true; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { root(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { root(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override { root(mark); }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    root(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    root(mark);
+  }
+  void OnMapEnd() override {}
+};
+
+}  // namespace
+
 ConfigNode ConfigNode::parse(const std::string& text, const std::string& file) {
-  std::vector<YAML::Node> docs;
+  YAML::Node doc;
   try {
-    docs = YAML::LoadAll(text);
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentStarts starts;
+    while (starts.marks.size() < 2 && parser.HandleNextDocument(starts)) {
+    }
+    if (starts.marks.size() > 1) {
+      const YAML::Mark& second = starts.marks[1];
+      const bool comma = second.pos >= 0 && static_cast<size_t>(second.pos) < text.size() && text[second.pos] == ',';
+      // yaml-cpp's Load would silently keep the first of several documents.
+      throw RecipeError(ConfigNodeBuilder{file}.at(second), "",
+                        comma ? "invalid YAML: ',' outside [ ] or { }"
+                              : "a second YAML document (after '---'); a recipe is one document");
+    }
+    doc = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     throw RecipeError(ConfigNodeBuilder{file}.at(e.mark), "", "invalid YAML: " + e.msg);
   }
-  // yaml-cpp's Load would silently keep the first of several documents.
-  if (docs.size() > 1)
-    throw RecipeError(ConfigNodeBuilder{file}.at(docs[1].Mark()), "",
-                      "a second YAML document (after '---'); a recipe is one document");
-  if (docs.empty()) return ConfigNodeBuilder{file}.build(YAML::Node());
-  return ConfigNodeBuilder{file}.build(docs[0]);
+  return ConfigNodeBuilder{file}.build(doc);
 }
 
 ConfigNode ConfigNode::loadFile(const std::string& path) {

@@ -37,10 +37,15 @@ bool typeHasTensor(const c10::TypePtr& t) {
 }
 
 // "file.py:line" of the node: the model's Python source when the file keeps
-// debug info, else the serialized code inside the archive.
+// debug info, else the serialized code inside the archive. The debug info is
+// unpickled only now, for a message: when it is corrupt, the error being
+// reported must not turn into LibTorch's "Unexpected end of pickler archive".
 std::string sourceOf(const jit::Node* n) {
   jit::SourceRange range = n->sourceRange();
-  if (auto original = range.findSourceRangeThatGenerated()) range = *original;
+  try {
+    if (auto original = range.findSourceRangeThatGenerated()) range = *original;
+  } catch (const std::exception&) {
+  }
   if (auto flc = range.file_line_col()) {
     std::string file = std::get<0>(*flc);
     auto slash = file.rfind('/');

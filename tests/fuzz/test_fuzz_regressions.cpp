@@ -1,9 +1,12 @@
 // Inputs the fuzz harnesses (fuzz/) found, committed under fuzz/regressions/
 // <target>/: each must now fail with its one documented error line.
+#include <edgeopt/config.h>
 #include <edgeopt/error.h>
 #include <edgeopt/graph_module.h>
 #include <edgeopt/image_io.h>
 #include <edgeopt/ir/summary.h>
+#include <edgeopt/model_loader.h>
+#include <edgeopt/plugin_host.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -118,4 +121,83 @@ TEST_CASE("checkpoint: a tensor header claiming 16 GiB in a 1 KB file fails befo
   CHECK(r.error == path +
                        ": corrupted model file: truncated: tensor 'conv.weight' needs bytes 0..17179869184, data has "
                        "144");
+}
+
+namespace {
+
+// What edgeopt-inspect does with a model file through its model source (the
+// built-in plugin loaded once into its own registries): the error, "" if none.
+std::string inspectModelError(const std::string& path, const std::string& plugin) {
+  static edgeopt::Registries registries;
+  static edgeopt::PluginHost host(registries);
+  host.load(edgeopt::builtinPluginDir() + "/libedgeopt_" + plugin + ".so");
+  try {
+    auto model = edgeopt::loadModelSpec(path, registries);
+    if (!model->exampleInputShapes().empty()) edgeopt::ir::summarize(*model, model->exampleInputShapes()[0]);
+  } catch (const edgeopt::Error& e) {
+    CHECK(e.code() == edgeopt::ExitCode::Input);
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("torchscript: a zip without a version record is one error (LibTorch leaks its reader: lsan.supp)",
+          "[fuzz][torchscript]") {
+  // fuzz_torchscript's first finding: LibTorch 1.13's PyTorchStreamReader
+  // throws from its constructor and never frees miniz's state (1,508 bytes);
+  // suppressed in fuzz/lsan.supp as a LibTorch bug. The error stays one line.
+  const std::string path = regression("torchscript", "zip-without-version.pt");
+  CHECK(
+      inspectModelError(path, "torchscript") ==
+      path +
+          ": not a readable TorchScript file (Expected hasRecord(\"version\") to be true, but got false.  (Could this "
+          "error message be improved?  If so, please report an enhancement request to PyTorch.))");
+}
+
+TEST_CASE("recipe: a ',' where a document starts is invalid YAML, not an endless parse", "[fuzz][recipe]") {
+  // fuzz_recipe's finding (78 bytes): yaml-cpp 0.7's LoadAll yields empty
+  // documents forever on it; a lone "," grew to 22 GB in 190 s before the
+  // kernel killed edgeopt-run. Now one recipe error, exit 3, within 1 GiB.
+  const std::string path = regression("recipe", "leading-comma-endless-documents.yaml");
+  const auto file = edgeopt::test::runWithMemoryCap(kOneGiB, [&] { edgeopt::ConfigNode::loadFile(path); });
+  CHECK(file.completed);
+  CHECK(file.error == path + ":1:1: invalid YAML: ',' outside [ ] or { }");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {",", "c.yaml:1:1: invalid YAML: ',' outside [ ] or { }"},
+      {"# comment\n  ,x\n", "c.yaml:2:3: invalid YAML: ',' outside [ ] or { }"},
+      {"!tag ,", "c.yaml:1:6: invalid YAML: ',' outside [ ] or { }"},
+      {"name: a\n---\n,\n", "c.yaml:3:1: invalid YAML: ',' outside [ ] or { }"},
+      {"name: a\n---\nname: b\n", "c.yaml:3:1: a second YAML document (after '---'); a recipe is one document"}};
+  for (const auto& [text, error] : cases) {
+    INFO(text);
+    const auto r = edgeopt::test::runWithMemoryCap(kOneGiB, [&] { edgeopt::ConfigNode::parse(text, "c.yaml"); });
+    CHECK(r.completed);
+    CHECK(r.error == error);
+  }
+  // A ',' inside a flow collection or a scalar is still fine.
+  CHECK(edgeopt::ConfigNode::parse("a: [1, 2]\nb: x,y\n", "c.yaml").find("b")->value() == "x,y");
+}
+
+TEST_CASE("torchscript: corrupt debug info does not replace the error being reported", "[fuzz][torchscript]") {
+  // fuzz_torchscript's timeout: the error naming the unsupported operations
+  // looks up their Python source, which unpickles the file's debug info only
+  // then; a string declared there with about 700 MB made LibTorch allocate and
+  // fill it, then fail, and its "Unexpected end of pickler archive" was the
+  // whole message. The lookup now falls back to the archive's code. Within
+  // 1 GiB, LibTorch's allocation itself may fail: the same message.
+  const std::string path = regression("torchscript", "debug-info-declares-huge-string.pt");
+  const std::string expected =
+      path +
+      ": unsupported TorchScript operations (EdgeOpt's IR has no equivalent): aten::sum at the top-level module "
+      "(__torch__.py:8); aten::gt at the top-level module (__torch__.py:8); prim::If at the top-level module "
+      "(__torch__.py:8): control flow that depends on values known only at run time";
+  CHECK(inspectModelError(path, "torchscript") == expected);
+  const auto capped = edgeopt::test::runWithMemoryCap(kOneGiB, [&] {
+    const std::string error = inspectModelError(path, "torchscript");
+    if (!error.empty()) throw std::runtime_error(error);
+  });
+  CHECK(capped.completed);
+  CHECK(capped.error == expected);
 }
