@@ -80,8 +80,10 @@ void reshape(NodeContext& node) {
       std::all_of(xs->begin(), xs->end(), [](int64_t d) { return d > 0; })) {
     int64_t numel = 1, known = 1;
     for (int64_t d : *xs) numel *= d;
-    for (int64_t d : shape) known *= d == -1 ? 1 : d;
-    if (known > 0 && numel % known == 0) *std::find(shape.begin() + 1, shape.end(), int64_t{-1}) = numel / known;
+    bool overflow = false;  // the file's shape may multiply past 2^63; reshape's shape function refuses it
+    for (int64_t d : shape) overflow = overflow || __builtin_mul_overflow(known, d == -1 ? 1 : d, &known);
+    if (!overflow && known > 0 && numel % known == 0)
+      *std::find(shape.begin() + 1, shape.end(), int64_t{-1}) = numel / known;
   }
   if (keeps_batch && std::count(shape.begin(), shape.end(), int64_t{-1}) == 0) {
     if (shape.size() == 2 && xs->size() >= 2)

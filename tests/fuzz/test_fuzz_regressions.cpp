@@ -201,3 +201,14 @@ TEST_CASE("torchscript: corrupt debug info does not replace the error being repo
   CHECK(capped.completed);
   CHECK(capped.error == expected);
 }
+
+TEST_CASE("onnx: a Reshape target multiplying past 2^63 is refused without overflowing", "[fuzz][onnx]") {
+  // fuzz_onnx's finding (UBSan: signed integer overflow in reshape's shape
+  // function, 63771674411008 * 45079976804358); the message was the same
+  // without the sanitizer, by luck of the wrapped product.
+  const std::string path = regression("onnx", "reshape-product-overflows.onnx");
+  CHECK(inspectModelError(path, "onnx_import") ==
+        path +
+            ": node 'flatten_1' (Reshape): node 'flatten_1' (reshape): cannot reshape [1, 6, 2, 2] to "
+            "[63771674411008, 45079976804358, 4]");
+}

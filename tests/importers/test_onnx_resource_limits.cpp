@@ -277,3 +277,21 @@ TEST_CASE("onnx: external data offsets and lengths are checked against the file 
     CHECK(importError(path) == path + w + "external data offset '" + offset + "' is not a byte count (0 to 2^63 - 1)");
   }
 }
+
+TEST_CASE("onnx: a Reshape target whose product wraps past 2^64 is refused, not taken for the input's size",
+          "[importers][onnx][limits]") {
+  const std::string dir = test::scratchDir("onnx-limits-reshape");
+  // 7905747460161236407 * 7 = 1 (mod 2^64): the wrapped product matched x's one
+  // element, and the model imported with a [7905747460161236407, 7] tensor.
+  ModelBuilder m;
+  m.shape("s", {7905747460161236407, 7});
+  m.node("Reshape", "r", {"x", "s"}, "big");
+  const std::string path = m.write(dir + "/wrap.onnx");
+  CHECK(importError(path) ==
+        path + ": node 'r' (Reshape): node 'r' (reshape): cannot reshape [1] to [7905747460161236407, 7]");
+  ModelBuilder negative;
+  negative.shape("s", {-2, -1});
+  negative.node("Reshape", "r", {"x", "s"}, "n");
+  const std::string neg = negative.write(dir + "/negative.onnx");
+  CHECK(importError(neg) == neg + ": node 'r' (Reshape): node 'r' (reshape): negative size -2 in [-2, -1]");
+}

@@ -43,15 +43,21 @@ std::vector<Shape> flattenShape(const Node& n, const std::vector<Shape>& in) {
 
 std::vector<Shape> reshapeShape(const Node& n, const std::vector<Shape>& in) {
   Shape out = n.get<Ints>("shape");
-  int64_t total = numel(in[0]), known = 1, infer = -1;
+  const int64_t total = numel(in[0]);
+  int64_t known = 1, infer = -1;
+  // The target comes from a file (an ONNX Reshape's shape input): its product
+  // may pass 2^63, and a wrapped product could match the input's.
+  bool overflow = false;
   for (size_t i = 0; i < out.size(); ++i) {
     if (out[i] == -1) {
       check(n, infer < 0, "only one dimension can be -1");
       infer = static_cast<int64_t>(i);
     } else {
-      known *= out[i];
+      check(n, out[i] >= 0, "negative size " + std::to_string(out[i]) + " in " + formatShape(out));
+      overflow = overflow || __builtin_mul_overflow(known, out[i], &known);
     }
   }
+  check(n, !overflow, "cannot reshape " + formatShape(in[0]) + " to " + formatShape(out));
   if (infer >= 0) {
     check(n, known > 0 && total % known == 0, "cannot infer -1 in " + formatShape(out));
     out[infer] = total / known;
