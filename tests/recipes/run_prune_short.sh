@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # recipes/resnet18_channel_prune.yaml and recipes/mobilenetv2_n2m.yaml with a
 # few batches per training stage: every stage runs, the channel-pruned
-# ResNet-18 is smaller (prune.json and the two summaries), the 41:64 model
+# ResNet-18 (round_to: 16) is smaller (prune.json and the two summaries), the 41:64 model
 # has the pattern's sparsity, and both export to ONNX.
 # usage: run_prune_short.sh EDGEOPT_RUN SOURCE_DIR OUT_DIR
 set -euo pipefail
@@ -26,8 +26,14 @@ assert c["type"] == "channel" and c["physical"], c["type"]
 assert c["params"]["after"] < 0.6 * c["params"]["before"], c["params"]
 assert c["channels"]["after"] < c["channels"]["before"], c["channels"]
 assert len(c["groups"]) == 12, len(c["groups"])
+# round_to: 16: the kept count at 30 % goes to the nearest multiple of 16
+# (ties up), at least 16, at most the group (64/128/256/512 -> 48/96/176/352).
+def rounded(kept, channels, block=16):
+    return min(channels, max(block, int(kept / block + 0.5) * block))
+assert c.get("round_to") == 16, c.get("round_to")
 for g in c["groups"]:
-    assert g["kept"] == g["channels"] - round(0.3 * g["channels"] + 1e-9), g
+    assert g["kept"] == rounded(g["channels"] - round(0.3 * g["channels"] + 1e-9), g["channels"]), g
+assert sorted({g["kept"] for g in c["groups"]}) == [48, 96, 176, 352], c["groups"]
 assert [s["reason"] for s in c["skipped"]] == ["graph output"], c["skipped"]
 n = json.load(open(sys.argv[2]))
 assert n["type"] == "n2m" and n["m"] == 64, n
