@@ -26,6 +26,7 @@
 #include <edgeopt/exporter.h>
 #include <edgeopt/fileutil.h>
 #include <edgeopt/graph_module.h>
+#include <edgeopt/line_process.h>
 #include <edgeopt/memory_format.h>
 #include <edgeopt/model_source.h>
 #include <edgeopt/plugin_host.h>
@@ -39,10 +40,6 @@
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/optim/sgd.h>
 #include <torch/serialize.h>
-
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -78,42 +75,11 @@ std::string loadText() {
 // A child process answering one line per command line (stdin -> stdout).
 class Peer {
  public:
-  Peer(const std::string& name, const std::vector<std::string>& argv) : name_(name) {
-    int in[2], out[2];
-    if (pipe(in) != 0 || pipe(out) != 0) throw std::runtime_error("pipe failed");
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(in[0], 0);
-      dup2(out[1], 1);
-      close(in[0]);
-      close(in[1]);
-      close(out[0]);
-      close(out[1]);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      execvp(args[0], args.data());
-      std::perror(args[0]);
-      _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    to_ = fdopen(in[1], "w");
-    from_ = fdopen(out[0], "r");
-    const std::string first = readLine();
-    if (first != "ready") throw std::runtime_error(name_ + " did not start: " + first);
-  }
-  ~Peer() {
-    std::fputs("quit\n", to_);
-    std::fclose(to_);
-    std::fclose(from_);
-    int status = 0;
-    waitpid(pid_, &status, 0);
+  Peer(const std::string& name, const std::vector<std::string>& argv) : name_(name), process_(argv) {
+    if (process_.firstLine() != "ready") throw std::runtime_error(name_ + " did not start: " + process_.firstLine());
   }
   std::string ask(const std::string& command) {
-    std::fputs((command + "\n").c_str(), to_);
-    std::fflush(to_);
-    const std::string answer = readLine();
+    const std::string answer = process_.exchange(command);
     if (answer.rfind("error", 0) == 0 || answer.empty())
       throw std::runtime_error(name_ + ": '" + command + "' -> " + (answer.empty() ? "(no answer)" : answer));
     return answer;
@@ -121,15 +87,8 @@ class Peer {
   double millis(const std::string& command) { return std::stod(ask(command)); }
 
  private:
-  std::string readLine() {
-    std::string line;
-    for (int c; (c = std::fgetc(from_)) != EOF && c != '\n';) line += static_cast<char>(c);
-    return line;
-  }
   std::string name_;
-  pid_t pid_ = -1;
-  FILE* to_ = nullptr;
-  FILE* from_ = nullptr;
+  edgeopt::LineProcess process_;
 };
 
 c10::Dict<c10::IValue, c10::IValue> loadPickle(const std::string& path) {

@@ -4,6 +4,7 @@
 #include <edgeopt/error.h>
 #include <edgeopt/fileutil.h>
 #include <edgeopt/graph_module.h>
+#include <edgeopt/line_process.h>
 #include <edgeopt/onnxruntime_eval.h>
 #include <edgeopt/plugin_host.h>
 #include <edgeopt/recipe.h>
@@ -20,9 +21,6 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -68,81 +66,32 @@ std::string lastLineOf(const std::string& file) {
 // failure to start.
 class OrtProcess {
  public:
-  OrtProcess(const std::vector<std::string>& argv, const std::string& log) : log_(log) {
-    int in[2], out[2];
-    if (pipe(in) != 0 || pipe(out) != 0) throw RuntimeFailure("pipe() failed");
-    pid_ = fork();
-    if (pid_ < 0) throw RuntimeFailure("fork() failed");
-    if (pid_ == 0) {
-      const int err = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(in[0], 0);
-      dup2(out[1], 1);
-      if (err >= 0) dup2(err, 2);
-      close(in[0]);
-      close(in[1]);
-      close(out[0]);
-      close(out[1]);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      std::perror(args[0]);
-      _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    to_ = fdopen(in[1], "w");
-    from_ = fdopen(out[0], "r");
-    // A dead child must surface as an answer-less read, not kill us on write.
-    previous_sigpipe_ = signal(SIGPIPE, SIG_IGN);
-    const std::string first = readLine();
+  OrtProcess(const std::vector<std::string>& argv, const std::string& log) : log_(log), process_(argv, log) {
+    const std::string& first = process_.firstLine();
     if (first.rfind("ready", 0) != 0) {
-      finish();
+      process_.close();
       fail("did not start");
     }
     version_ = first.size() > 6 ? first.substr(6) : "?";
   }
-  ~OrtProcess() { finish(); }
-  OrtProcess(const OrtProcess&) = delete;
-  OrtProcess& operator=(const OrtProcess&) = delete;
 
   const std::string& version() const { return version_; }
 
   std::string ask(const std::string& command) {
-    if (std::fputs((command + "\n").c_str(), to_) < 0 || std::fflush(to_) != 0) fail("stopped");
-    const std::string answer = readLine();
+    const std::string answer = process_.exchange(command);
     if (answer.empty()) fail("stopped");
     if (answer.rfind("error: ", 0) == 0) throw RuntimeFailure("ONNX Runtime: " + answer.substr(7));
     return answer;
   }
 
  private:
-  void finish() {
-    if (!to_) return;
-    std::fputs("quit\n", to_);
-    std::fclose(to_);
-    std::fclose(from_);
-    to_ = from_ = nullptr;
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    signal(SIGPIPE, previous_sigpipe_);
-  }
   [[noreturn]] void fail(const std::string& what) {
     const std::string why = lastLineOf(log_);
     throw RuntimeFailure("ONNX Runtime (Node.js) " + what + (why.empty() ? "" : ": " + why));
   }
-  std::string readLine() {
-    std::string line;
-    int c;
-    while ((c = std::fgetc(from_)) != EOF && c != '\n') line.push_back(static_cast<char>(c));
-    return line;
-  }
 
   std::string log_;
-  pid_t pid_ = -1;
-  FILE* to_ = nullptr;
-  FILE* from_ = nullptr;
-  void (*previous_sigpipe_)(int) = SIG_DFL;
+  LineProcess process_;
   std::string version_;
 };
 
