@@ -32,7 +32,8 @@ class WeightStats : public edgeopt::Stage {
         edgeopt::ir::Node* producer = input->producer();
         if (producer->opcode() != edgeopt::ir::Opcode::Param || model.isBuffer(producer->target())) continue;
         const at::Tensor w = model.tensor(producer->target()).detach();
-        csv << node->name() << "," << producer->target() << "," << edgeopt::ir::formatShape(w.sizes().vec()) << ","
+        // The shape "[16, 3, 3, 3]" holds commas: quoted, as CSV readers expect.
+        csv << node->name() << "," << producer->target() << ",\"" << edgeopt::ir::formatShape(w.sizes().vec()) << "\","
             << w.mean().item<double>() << "," << w.std().item<double>() << "," << w.abs().max().item<double>() << ","
             << (w == 0).to(at::kDouble).mean().item<double>() << "\n";
       }
