@@ -1,11 +1,16 @@
 // The `train` stage (float training or fine-tuning on the recipe's data) and
 // the `evaluate` stage (the task's metrics on the validation split, as a
 // metrics row: top-1/top-5 for classification, COCO mAP for detection).
+// On a quantized classifier `float_agreement: true` also scores each batch
+// with every quantizer off and adds val_top1_agreement: the share of val
+// images whose top-1 class is the same as the model's own float version's.
 #include <edgeopt/data_loader.h>
 #include <edgeopt/distributed.h>
 #include <edgeopt/graph_module.h>
 #include <edgeopt/memory_format.h>
 #include <edgeopt/plugin.h>
+#include <edgeopt/quant/quantize.h>
+#include <edgeopt/quant/sensitivity.h>
 #include <edgeopt/stage.h>
 #include <edgeopt/trainer.h>
 
@@ -42,14 +47,16 @@ class EvaluateStage : public edgeopt::Stage {
  public:
   explicit EvaluateStage(const edgeopt::Options& o)
       : max_batches_(o.get<int64_t>("max_batches")),
-        channels_last_(o.get<std::string>("memory_format") == "channels_last") {
+        channels_last_(o.get<std::string>("memory_format") == "channels_last"),
+        float_agreement_(o.get<bool>("float_agreement")) {
     task_options_.task = o.get<std::string>("task");
   }
 
   std::vector<std::string> plan(const edgeopt::GraphModule& model) const override {
     const auto task = edgeopt::makeTrainTask(task_options_);
     const std::string described = task->describeModel(model);
-    return {task->name() + " metrics on the val split" + (described.empty() ? "" : "; " + described)};
+    return {task->name() + " metrics on the val split" + (described.empty() ? "" : "; " + described) +
+            (float_agreement_ ? "; top-1 agreement with the float model (every quantizer off)" : "")};
   }
 
   void run(edgeopt::StageContext& ctx) override {
@@ -70,7 +77,23 @@ class EvaluateStage : public edgeopt::Stage {
     // the main job's model). Restored when scoring ends.
     std::optional<edgeopt::ChannelsLastParameters> channels_last;
     if (channels_last_) channels_last.emplace(ctx.model());
-    edgeopt::MetricRow scores = task->evaluate(ctx.model(), *loader, max_batches_);
+    edgeopt::MetricRow scores;
+    if (float_agreement_) {
+      if (task->name() != "classification")
+        throw edgeopt::RuntimeFailure("evaluate: float_agreement needs task: classification");
+      if (!edgeopt::quant::isQuantized(ctx.model()))
+        throw edgeopt::RuntimeFailure(
+            "evaluate: float_agreement needs a quantized model; put this stage after a calibrate or qat stage");
+      // One pass: the quantized outputs are scored as usual, the float ones
+      // only compared with them (eval mode, observers off, switches restored).
+      edgeopt::quant::FloatAgreement agreement(ctx.model());
+      scores = task->evaluateOutputs(
+          ctx.model(), *loader, [&](const at::Tensor& images) { return agreement.forward(images); }, max_batches_);
+      // A mean over the same images as top-1: it combines across ranks as they do.
+      scores.emplace_back("top1_agreement", agreement.percent());
+    } else {
+      scores = task->evaluate(ctx.model(), *loader, max_batches_);
+    }
     channels_last.reset();
     if (task->metricsAreExampleMeans()) scores = edgeopt::dist::combineShardMeans(std::move(scores), "images");
     nlohmann::ordered_json row;
@@ -86,6 +109,7 @@ class EvaluateStage : public edgeopt::Stage {
  private:
   int64_t max_batches_;
   bool channels_last_;
+  bool float_agreement_;
   edgeopt::TaskOptions task_options_;
 };
 
@@ -106,6 +130,11 @@ void registerTrain(edgeopt::PluginRegistrar& r) {
       .defaultValue(std::string("channels_last"))
       .choices({"channels_last", "contiguous"})
       .help("layout of the 4-D weights while scoring (as the train stage's option)");
+  evaluate.options.add("float_agreement", edgeopt::OptionType::Bool)
+      .defaultValue(false)
+      .help(
+          "quantized classifier: also run each batch with every quantizer off and report val_top1_agreement, the "
+          "% of images whose top-1 class is the float model's");
   evaluate.create = [](const edgeopt::Options& o) { return std::make_unique<EvaluateStage>(o); };
   r.add<edgeopt::Stage>("evaluate", std::move(evaluate));
 }

@@ -124,3 +124,83 @@ TEST_CASE("sensitivity: identical outputs score the ceiling and a float model is
   CHECK_THROWS_WITH(quant::measureSensitivity(*m, {at::randn({2, 3, 8, 8})}),
                     Catch::Contains("the model has no quantizers"));
 }
+
+namespace {
+
+// tinyNet with `overrides` (a YAML list), calibrated on random batches.
+std::shared_ptr<GraphModule> calibratedTinyNet(const std::string& preset, const std::string& overrides) {
+  at::manual_seed(0);
+  auto m = tinyNet();
+  quant::QuantizeOptions o = presetOptions(preset);
+  if (!overrides.empty()) {
+    OptionSchema schema;
+    quant::addOverrideOptions(schema);
+    o.overrides = quant::overridesFromOptions(
+        schema.validate(ConfigNode::parse("overrides: " + overrides, "r.yaml"), "stages.0"));
+  }
+  quant::insertQuantizers(*m, o);
+  at::NoGradGuard no_grad;
+  m->eval();
+  quant::setObserverMode(*m, quant::ObserverMode::Always);
+  for (int i = 0; i < 4; ++i) m->forward({at::randn({16, 3, 8, 8})});
+  quant::finalizeObservers(*m);
+  quant::setObserverMode(*m, quant::ObserverMode::Off);
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("float agreement: exact counts against quantizers switched by hand", "[quant][sensitivity]") {
+  // Every layer at 2 bits: some of the 48 images change class, not all.
+  auto m = calibratedTinyNet("WC8_AT8", "[{layers: ['re:.*'], weight_bits: 2, activation_bits: 2}]");
+  m->train();  // put back when the counter is destroyed
+  std::map<std::string, at::Tensor> before;
+  for (const auto& [name, t] : m->stateDict()) before[name] = t.clone();
+  const std::vector<at::Tensor> batches = {at::randn({16, 3, 8, 8}), at::randn({16, 3, 8, 8}),
+                                           at::randn({16, 3, 8, 8})};
+  std::vector<at::Tensor> outputs;
+  int64_t examples = 0, same = 0;
+  double percent = 0;
+  {
+    quant::FloatAgreement agreement(*m);
+    CHECK(agreement.percent() == 0);
+    for (const auto& b : batches) outputs.push_back(agreement.forward(b).at(0));
+    examples = agreement.examples();
+    same = agreement.same();
+    percent = agreement.percent();
+  }
+  CHECK(m->isTraining());
+  for (const auto& [name, t] : m->stateDict()) {
+    INFO(name);
+    CHECK(at::equal(t, before.at(name)));
+  }
+  // The same count made directly: every quantizer off, then on.
+  std::vector<std::string> names;
+  for (const ir::Node* n : m->graph().nodes())
+    if (n->opcode() == ir::Opcode::Call && n->target() == "fake_quant") names.push_back(n->name());
+  m->eval();
+  at::NoGradGuard no_grad;
+  setEnabled(*m, names, false);
+  const auto reference = forwardAll(*m, batches);
+  setEnabled(*m, names, true);
+  const auto quantized = forwardAll(*m, batches);
+  const int64_t direct = at::cat(quantized).argmax(1).eq(at::cat(reference).argmax(1)).sum().item<int64_t>();
+  CHECK(examples == 48);
+  CHECK(same == direct);
+  CHECK(percent == Approx(100.0 * static_cast<double>(direct) / 48.0).epsilon(1e-12));
+  CHECK(same < 48);  // 2 bits change some classes: the count is not 100 % by construction
+  CHECK(same > 0);
+  // It hands back the quantized outputs.
+  for (size_t i = 0; i < batches.size(); ++i) CHECK(at::allclose(outputs[i], quantized[i], 1e-5, 1e-6));
+}
+
+TEST_CASE("float agreement: 100 % at 16 bits and a float model refused", "[quant][sensitivity]") {
+  auto m = calibratedTinyNet("WC16_AT16", "");
+  quant::FloatAgreement agreement(*m);
+  for (int i = 0; i < 4; ++i) agreement.forward(at::randn({32, 3, 8, 8}));
+  CHECK(agreement.examples() == 128);
+  CHECK(agreement.same() == 128);
+  CHECK(agreement.percent() == 100.0);
+  auto plain = tinyNet();
+  CHECK_THROWS_WITH(quant::FloatAgreement(*plain), Catch::Contains("float agreement: the model has no quantizers"));
+}

@@ -218,6 +218,69 @@ TEST_CASE("recipe: calibrate -> sensitivity writes the per-layer table and chang
   CHECK_THAT(r.err, Catch::Contains("put this stage after a calibrate or qat stage"));
 }
 
+TEST_CASE("recipe: evaluate float_agreement scores the whole val split against the float model", "[quant][stages]") {
+  const std::string dir = scratchDir("stages-float-agreement");
+  writeImageFolder(dir + "/data", 8, 20);  // 40 val images: 5 batches of 8
+  // tinyNet (random BN statistics, 5 logits) with conv2 and fc at 2 bits, so
+  // that some images change class (half of them: dark and light images each
+  // go one way).
+  // The sensitivity stage scores the same 5 batches: its all-quantizers
+  // agreement is the same count made by other code.
+  at::manual_seed(0);
+  tinyNet()->save(dir + "/tiny.edgeopt");
+  std::string header = kHeader;
+  const std::string zoo = "{source: zoo, name: mobilenet_v2, num_classes: 2, input_size: 32, width_mult: 0.25}";
+  header.replace(header.find(zoo), zoo.size(), "{source: checkpoint, path: tiny.edgeopt}");
+  writeText(dir + "/r.yaml", header + R"(stages:
+  - kind: calibrate
+    preset: WC8_AT8
+    batches: 2
+    overrides: [{layers: [conv2, fc], weight_bits: 2, activation_bits: 2}]
+  - kind: evaluate
+  - kind: evaluate
+    float_agreement: true
+  - kind: sensitivity
+    batches: 5
+)");
+  CliResult r = runCli("r.yaml --output run", dir, builtinPlugins());
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  const std::string run = dir + "/run";
+  std::vector<nlohmann::json> evals;
+  double sensitivity_agreement = -1;
+  for (const auto& row : metricsRows(run)) {
+    if (row["kind"] == "evaluate") evals.push_back(row);
+    if (row["kind"] == "sensitivity") sensitivity_agreement = row["sensitivity_top1_agreement"].get<double>();
+  }
+  REQUIRE(evals.size() == 2);
+  CHECK(!evals[0].contains("val_top1_agreement"));
+  REQUIRE(evals[1].contains("val_top1_agreement"));
+  const double agreement = evals[1]["val_top1_agreement"].get<double>();
+  CHECK(evals[1]["val_images"].get<double>() == 40);
+  CHECK(agreement == Approx(sensitivity_agreement).epsilon(1e-12));
+  // 40 images: a multiple of 2.5 %, and the 2-bit layers move some of them.
+  CHECK(std::fmod(agreement, 2.5) == Approx(0).margin(1e-9));
+  CHECK(agreement > 0);
+  CHECK(agreement < 100);
+  // The quantized model's own scores are unchanged by the extra float pass.
+  for (const char* key : {"val_top1", "val_loss"}) {
+    INFO(key);
+    CHECK(evals[1][key].get<double>() == Approx(evals[0][key].get<double>()).epsilon(1e-9));
+  }
+  // ... and it is handed on bit for bit.
+  auto calibrated = GraphModule::load(run + "/checkpoints/stage-0-calibrate.edgeopt");
+  auto after = GraphModule::load(run + "/checkpoints/stage-2-evaluate.edgeopt");
+  for (const auto& [name, t] : calibrated->stateDict()) {
+    INFO(name);
+    CHECK(at::equal(t, after->tensor(name)));
+  }
+  // A float model: one line saying where it belongs.
+  writeText(dir + "/r2.yaml", header + "stages:\n  - kind: evaluate\n    float_agreement: true\n");
+  r = runCli("r2.yaml --output run2", dir, builtinPlugins());
+  CHECK(r.code == 1);
+  CHECK_THAT(r.err, Catch::Contains("float_agreement needs a quantized model"));
+}
+
 TEST_CASE("recipe: a malformed scheme stops the run before anything runs, at its line", "[quant][stages]") {
   const std::string dir = scratchDir("stages-error");
   writeImageFolder(dir + "/data", 1, 1);

@@ -3,6 +3,7 @@
 
 #include "quant_internal.h"
 
+#include <edgeopt/chunked_forward.h>
 #include <edgeopt/error.h>
 #include <edgeopt/passes/rewriter.h>
 #include <edgeopt/quant/qparams.h>
@@ -54,14 +55,22 @@ std::string layerOf(const Node& fq) {
   return p->name();
 }
 
-// Saves every quantizer's switches and the training flag; puts them back.
+}  // namespace
+
+namespace detail {
+
+// Every quantizer of a model, switched by the sensitivity measurements and
+// the float agreement: saves each one's switches and the training flag, puts
+// them back when destroyed.
 class QuantizerStateGuard {
  public:
-  QuantizerStateGuard(GraphModule& m, const std::vector<Node*>& fqs) : m_(m), training_(m.isTraining()) {
-    for (Node* n : fqs)
+  QuantizerStateGuard(GraphModule& m, const std::string& what)
+      : m_(m), training_(m.isTraining()), quantizers_(callsOf(m.graph(), "fake_quant")) {
+    if (quantizers_.empty()) throw RuntimeFailure(what + ": the model has no quantizers");
+    for (Node* n : quantizers_)
       for (size_t i : {size_t{kObserverMode}, size_t{kFakeQuantEnabled}}) {
         at::Tensor t = paramTensor(m, n->input(i));
-        if (!t.defined()) throw RuntimeFailure("sensitivity: quantizer '" + n->name() + "' has no switch buffers");
+        if (!t.defined()) throw RuntimeFailure(what + ": quantizer '" + n->name() + "' has no switch buffers");
         saved_.emplace_back(t, t.clone());
       }
   }
@@ -73,11 +82,32 @@ class QuantizerStateGuard {
   QuantizerStateGuard(const QuantizerStateGuard&) = delete;
   QuantizerStateGuard& operator=(const QuantizerStateGuard&) = delete;
 
+  const std::vector<Node*>& quantizers() const { return quantizers_; }
+  // Eval mode, observers frozen: measuring must not move a range (fixed
+  // ranges are fixed anyway).
+  void measureMode() {
+    at::NoGradGuard no_grad;
+    m_.eval();
+    for (Node* fq : quantizers_)
+      if (fq->getOr<std::string>("observer", "") != "fixed")
+        paramTensor(m_, fq->input(kObserverMode)).fill_(static_cast<int64_t>(ObserverMode::Off));
+  }
+  void enable(const std::vector<Node*>& nodes, bool on) {
+    at::NoGradGuard no_grad;
+    for (Node* fq : nodes) paramTensor(m_, fq->input(kFakeQuantEnabled)).fill_(on ? 1 : 0);
+  }
+  void enableAll(bool on) { enable(quantizers_, on); }
+
  private:
   GraphModule& m_;
   bool training_;
+  std::vector<Node*> quantizers_;
   std::vector<std::pair<at::Tensor, at::Tensor>> saved_;
 };
+
+}  // namespace detail
+
+namespace {
 
 struct Score {
   double sqnr_db = 0, agreement = 0;
@@ -98,8 +128,8 @@ double sqnrDb(const std::vector<at::Tensor>& reference, const std::vector<at::Te
 }
 
 SensitivityResult measureSensitivity(GraphModule& model, const std::vector<at::Tensor>& batches) {
-  const std::vector<Node*> fqs = detail::callsOf(model.graph(), "fake_quant");
-  if (fqs.empty()) throw RuntimeFailure("sensitivity: the model has no quantizers");
+  detail::QuantizerStateGuard guard(model, "sensitivity");
+  const std::vector<Node*>& fqs = guard.quantizers();
   if (batches.empty()) throw RuntimeFailure("sensitivity: no batches to measure on");
 
   // Layers in graph order of their first quantizer.
@@ -117,15 +147,9 @@ SensitivityResult measureSensitivity(GraphModule& model, const std::vector<at::T
     members[it->second].push_back(fq);
   }
 
-  QuantizerStateGuard guard(model, fqs);
   at::NoGradGuard no_grad;
-  model.eval();
-  for (Node* fq : fqs)
-    if (fq->getOr<std::string>("observer", "") != "fixed")
-      paramTensor(model, fq->input(kObserverMode)).fill_(static_cast<int64_t>(ObserverMode::Off));
-  auto enable = [&](const std::vector<Node*>& nodes, bool on) {
-    for (Node* fq : nodes) paramTensor(model, fq->input(kFakeQuantEnabled)).fill_(on ? 1 : 0);
-  };
+  guard.measureMode();
+  auto enable = [&](const std::vector<Node*>& nodes, bool on) { guard.enable(nodes, on); };
   auto outputs = [&] {
     std::vector<at::Tensor> out;
     for (const at::Tensor& b : batches) out.push_back(model.forward({b})[0]);
@@ -172,6 +196,34 @@ SensitivityResult measureSensitivity(GraphModule& model, const std::vector<at::T
   });
   result.layers = std::move(layers);
   return result;
+}
+
+FloatAgreement::FloatAgreement(GraphModule& model)
+    : model_(model), guard_(std::make_unique<detail::QuantizerStateGuard>(model, "float agreement")) {
+  guard_->measureMode();
+}
+
+FloatAgreement::~FloatAgreement() = default;
+
+std::vector<at::Tensor> FloatAgreement::forward(const at::Tensor& images) {
+  at::NoGradGuard no_grad;
+  if (images.sizes().vec() != shape_) {
+    shape_ = images.sizes().vec();
+    rows_ = evaluationRows(model_, images);
+  }
+  guard_->enableAll(false);
+  const std::vector<at::Tensor> reference = forwardInPieces(model_, images, rows_);
+  guard_->enableAll(true);
+  std::vector<at::Tensor> out = forwardInPieces(model_, images, rows_);
+  if (out.empty() || out[0].dim() != 2 || reference[0].sizes() != out[0].sizes())
+    throw RuntimeFailure("float agreement: needs a classifier's [N, classes] first output");
+  examples_ += out[0].size(0);
+  same_ += out[0].argmax(1).eq(reference[0].argmax(1)).sum().item<int64_t>();
+  return out;
+}
+
+double FloatAgreement::percent() const {
+  return examples_ == 0 ? 0.0 : 100.0 * static_cast<double>(same_) / static_cast<double>(examples_);
 }
 
 }  // namespace edgeopt::quant

@@ -12,6 +12,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ class GraphModule;
 }
 
 namespace edgeopt::quant {
+namespace detail {
+class QuantizerStateGuard;
+}
 
 // SQNR when the outputs are identical (no noise): the score's ceiling.
 constexpr double kExactSqnrDb = 300.0;
@@ -43,6 +47,37 @@ struct SensitivityResult {
 // enabled flag and observer mode, and the model's training flag, are as
 // they were when it returns (or throws).
 SensitivityResult measureSensitivity(GraphModule& model, const std::vector<at::Tensor>& batches);
+
+// Top-1 agreement of a quantized classifier with its own float model (every
+// quantizer off), counted over every batch it is given: the evaluate stage's
+// `float_agreement` scores it on the whole val split, where the sensitivity
+// table's agreement covers its few batches. While it lives the model is in
+// eval mode with its observers off; the quantizer switches, observer modes
+// and training flag are put back when it is destroyed (also on a throw).
+class FloatAgreement {
+ public:
+  explicit FloatAgreement(GraphModule& model);  // RuntimeFailure without quantizers
+  ~FloatAgreement();
+  FloatAgreement(const FloatAgreement&) = delete;
+  FloatAgreement& operator=(const FloatAgreement&) = delete;
+
+  // The quantized model's outputs for `images` (without gradients, in the
+  // evaluation's cache-sized pieces); the images also run with every
+  // quantizer off, and the examples whose top-1 class (argmax over dim 1 of
+  // the first output, which must be [N, classes]) is the same both ways are
+  // counted.
+  std::vector<at::Tensor> forward(const at::Tensor& images);
+  int64_t examples() const { return examples_; }
+  int64_t same() const { return same_; }
+  double percent() const;  // 100 same / examples; 0 before any example
+
+ private:
+  GraphModule& model_;
+  std::unique_ptr<detail::QuantizerStateGuard> guard_;
+  std::vector<int64_t> shape_;  // the batch shape rows_ was worked out for
+  int64_t rows_ = 0;
+  int64_t examples_ = 0, same_ = 0;
+};
 
 // 10 log10(sum ref^2 / sum (x - ref)^2) over all tensors, capped at kExactSqnrDb.
 double sqnrDb(const std::vector<at::Tensor>& reference, const std::vector<at::Tensor>& outputs);
