@@ -10,6 +10,7 @@
 #include "onnx_import.h"
 
 #include <edgeopt/error.h>
+#include <edgeopt/memory_budget.h>
 
 #include <ATen/ATen.h>
 #include <onnx/onnx_pb.h>
@@ -64,9 +65,9 @@ struct Unsupported {
   std::string reason;
 };
 
-// Bytes this process may still allocate: the least of the machine's physical
-// memory, its cgroup's limit and the address space RLIMIT_AS leaves.
-uint64_t availableMemoryBytes();
+// Bytes this process may still allocate (physical memory, cgroup, RLIMIT_AS,
+// EDGEOPT_MEMORY_LIMIT_MB); shared with the other readers of model files.
+using edgeopt::availableMemoryBytes;
 
 // What the whole import shares: the module being built and every ONNX value so far.
 struct ImportState {

@@ -12,6 +12,7 @@
 
 #include <edgeopt/error.h>
 #include <edgeopt/ir/export_lower.h>
+#include <edgeopt/memory_budget.h>
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/serialization/import.h>
 
@@ -20,6 +21,7 @@
 #include <set>
 #include <sstream>
 
+#include "torchscript_archive_check.h"
 #include "ts_import_internal.h"
 
 namespace edgeopt::torchscript {
@@ -139,6 +141,8 @@ std::optional<ir::Shape> recordedShape(const std::string& text) {
 std::shared_ptr<GraphModule> Importer::run() {
   const std::string& path = opt_.path;
   jit::Module module;
+  // LibTorch allocates what the archive declares: its sizes are checked first.
+  checkTorchScriptArchive(path, availableMemoryBytes());
   try {
     jit::ExtraFilesMap extra{{"edgeopt_input_shapes", ""}};
     module = jit::load(path, c10::nullopt, extra);

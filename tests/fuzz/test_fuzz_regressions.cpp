@@ -15,6 +15,7 @@
 
 #include "idx_reader.h"
 #include "memory_cap.h"
+#include "model_inspect.h"
 #include "test_support.h"
 
 namespace {
@@ -123,25 +124,7 @@ TEST_CASE("checkpoint: a tensor header claiming 16 GiB in a 1 KB file fails befo
                        "144");
 }
 
-namespace {
-
-// What edgeopt-inspect does with a model file through its model source (the
-// built-in plugin loaded once into its own registries): the error, "" if none.
-std::string inspectModelError(const std::string& path, const std::string& plugin) {
-  static edgeopt::Registries registries;
-  static edgeopt::PluginHost host(registries);
-  host.load(edgeopt::builtinPluginDir() + "/libedgeopt_" + plugin + ".so");
-  try {
-    auto model = edgeopt::loadModelSpec(path, registries);
-    if (!model->exampleInputShapes().empty()) edgeopt::ir::summarize(*model, model->exampleInputShapes()[0]);
-  } catch (const edgeopt::Error& e) {
-    CHECK(e.code() == edgeopt::ExitCode::Input);
-    return e.what();
-  }
-  return "";
-}
-
-}  // namespace
+using edgeopt::test::inspectModelError;
 
 TEST_CASE("torchscript: a zip without a version record is one error (LibTorch leaks its reader: lsan.supp)",
           "[fuzz][torchscript]") {
@@ -180,19 +163,19 @@ TEST_CASE("recipe: a ',' where a document starts is invalid YAML, not an endless
   CHECK(edgeopt::ConfigNode::parse("a: [1, 2]\nb: x,y\n", "c.yaml").find("b")->value() == "x,y");
 }
 
-TEST_CASE("torchscript: corrupt debug info does not replace the error being reported", "[fuzz][torchscript]") {
+TEST_CASE("torchscript: a debug-info string declaring 677 MB is refused before LibTorch reads it",
+          "[fuzz][torchscript]") {
   // fuzz_torchscript's timeout: the error naming the unsupported operations
-  // looks up their Python source, which unpickles the file's debug info only
-  // then; a string declared there with about 700 MB made LibTorch allocate and
-  // fill it, then fail, and its "Unexpected end of pickler archive" was the
-  // whole message. The lookup now falls back to the archive's code. Within
-  // 1 GiB, LibTorch's allocation itself may fail: the same message.
+  // looked up their Python source, which unpickles the file's debug info only
+  // then; a string declared there with 676,878,424 bytes made LibTorch
+  // allocate and fill it, then fail. (The lookup falls back to the archive's
+  // code since 0b4776c.) Now the archive check reads every pickle first, the
+  // debug info's included (its first 490 bytes: miniz keeps the declared size
+  // of a longer deflate stream), and names the record, within 1 GiB.
   const std::string path = regression("torchscript", "debug-info-declares-huge-string.pt");
-  const std::string expected =
-      path +
-      ": unsupported TorchScript operations (EdgeOpt's IR has no equivalent): aten::sum at the top-level module "
-      "(__torch__.py:8); aten::gt at the top-level module (__torch__.py:8); prim::If at the top-level module "
-      "(__torch__.py:8): control flow that depends on values known only at run time";
+  const std::string expected = path +
+                               ": not a readable TorchScript file: 'data_dependent.script/code/__torch__.py.debug_pkl' "
+                               "at byte 34: BINUNICODE declares 676878424 bytes; the pickle has 451 left";
   CHECK(inspectModelError(path, "torchscript") == expected);
   const auto capped = edgeopt::test::runWithMemoryCap(kOneGiB, [&] {
     const std::string error = inspectModelError(path, "torchscript");
@@ -200,6 +183,24 @@ TEST_CASE("torchscript: corrupt debug info does not replace the error being repo
   });
   CHECK(capped.completed);
   CHECK(capped.error == expected);
+}
+
+TEST_CASE("torchscript: code nesting 100000 brackets is refused before LibTorch's parser recurses into it",
+          "[fuzz][torchscript]") {
+  // Made by tests/fuzz/data/make_tiny_script.py: forward's code in an 11.7 KB
+  // file opens 100,000 parentheses; LibTorch's recursive-descent parser
+  // overflowed the stack compiling it (SIGSEGV in edgeopt-inspect). Run in a
+  // child process, so the crash it was fails this test only.
+  const std::string path = regression("torchscript", "code-nests-100000-brackets.pt");
+  const auto r = edgeopt::test::runWithMemoryCap(kOneGiB, [&] {
+    const std::string error = inspectModelError(path, "torchscript");
+    if (!error.empty()) throw std::runtime_error(error);
+  });
+  CHECK(r.completed);
+  CHECK(r.error ==
+        path +
+            ": not a readable TorchScript file: record 'tiny.script/code/__torch__.py' nests brackets more than 256 "
+            "deep");
 }
 
 TEST_CASE("onnx: a Reshape target multiplying past 2^63 is refused without overflowing", "[fuzz][onnx]") {

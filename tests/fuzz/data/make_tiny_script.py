@@ -1,0 +1,54 @@
+# Writes tiny.script.pt, the valid TorchScript file test_fuzz_regressions
+# mutates (one declared size at a time) to check the archive check that runs
+# before LibTorch reads a file. Run once with Debian's python3 (torch 1.13):
+#   python3 -B tests/fuzz/data/make_tiny_script.py tests/fuzz/data [fuzz/regressions/torchscript]
+import sys
+
+import torch
+
+
+class Tiny(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 2, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(2)
+        self.fc = torch.nn.Linear(2, 3)
+
+    def forward(self, x):
+        x = torch.relu(self.bn(self.conv(x)))
+        return self.fc(torch.flatten(torch.nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+torch.manual_seed(0)
+m = Tiny().eval()
+with torch.no_grad():  # non-trivial running statistics
+    m.bn.running_mean.uniform_(-0.5, 0.5)
+    m.bn.running_var.uniform_(0.5, 1.5)
+torch.jit.script(m).save(sys.argv[1] + "/tiny.script.pt")
+
+# With a second argument (fuzz/regressions/torchscript), an input made from it:
+# code-nests-100000-brackets.pt, forward's code with 100,000 nested
+# parentheses (11.7 KB deflated): LibTorch's recursive parser overflowed the
+# stack (SIGSEGV) compiling it.
+if len(sys.argv) > 2:
+    import zipfile
+
+    src = zipfile.ZipFile(sys.argv[1] + "/tiny.script.pt")
+
+    def rewrite(out, change):
+        with zipfile.ZipFile(sys.argv[2] + "/" + out, "w") as dst:
+            for info in src.infolist():
+                data = change(info.filename, src.read(info.filename))
+                dst.writestr(zipfile.ZipInfo(info.filename), data, compress_type=info.compress_type)
+
+    line = "x0 = torch.relu((bn).forward((conv).forward(x, ), ))"
+    n = 100000
+    nested = "x0 = " + "(" * n + line[5:] + ")" * n
+
+    def nest(name, data):
+        if name != "tiny.script/code/__torch__.py":
+            return data
+        assert line in data.decode()
+        return data.decode().replace(line, nested).encode()
+
+    rewrite("code-nests-100000-brackets.pt", nest)
