@@ -12,6 +12,7 @@
 #include <map>
 #include <vector>
 
+#include "torchscript_code_check.h"
 #include "torchscript_pickle_check.h"
 
 namespace edgeopt::torchscript {
@@ -21,7 +22,6 @@ constexpr uint32_t kEndOfCentralDir = 0x06054b50, kZip64Locator = 0x07064b50, kZ
                    kCentralHeader = 0x02014b50, kLocalHeader = 0x04034b50;
 constexpr uint64_t kEndSize = 22, kZip64LocatorSize = 20, kZip64EndSize = 56, kCentralSize = 46, kLocalSize = 30;
 constexpr uint32_t kMax32 = 0xffffffff;
-constexpr int kMaxCodeNesting = 256;
 
 uint64_t le(const std::string& b, size_t at, int bytes) {
   uint64_t v = 0;
@@ -66,7 +66,7 @@ class ArchiveCheck {
       // A storage record referenced twice is read (allocated) twice.
       if (endsWith(name, "/data.pkl") || endsWith(name, "/constants.pkl") || endsWith(name, ".debug_pkl"))
         total += checkPickleEntry(e, total);
-      if (name.find("/code/") != std::string::npos && endsWith(name, ".py")) checkCodeNesting(e);
+      if (name.find("/code/") != std::string::npos && endsWith(name, ".py")) checkCode(e);
     }
   }
 
@@ -182,15 +182,9 @@ class ArchiveCheck {
     e.data = data;
   }
 
-  // LibTorch's TorchScript parser recurses once per bracket: a deep nesting
-  // overflows the stack (the code torch.jit.save writes nests a few levels).
-  void checkCodeNesting(const Entry& e) {
-    int depth = 0;
-    for (char c : contents(e)) {
-      depth += (c == '(' || c == '[' || c == '{') - (c == ')' || c == ']' || c == '}');
-      if (depth > kMaxCodeNesting)
-        malformed("record '" + e.name + "' nests brackets more than " + std::to_string(kMaxCodeNesting) + " deep");
-    }
+  void checkCode(const Entry& e) {
+    if (std::string problem = detail::codeProblem(contents(e), e.name); !problem.empty())
+      malformed("record '" + e.name + "' " + problem);
   }
 
   std::string contents(const Entry& e) {

@@ -55,9 +55,12 @@ std::string sourceOf(const jit::Node* n) {
   return "";
 }
 
+// The first line with text (LibTorch's ErrorReport messages start with a newline).
 std::string firstLine(const std::string& s) {
-  auto nl = s.find('\n');
-  return nl == std::string::npos ? s : s.substr(0, nl);
+  const size_t start = s.find_first_not_of(" \t\r\n");
+  if (start == std::string::npos) return "";
+  const size_t nl = s.find('\n', start);
+  return s.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
 }
 
 std::string typeBaseName(const c10::ClassTypePtr& t) {

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <opencv2/core/mat.hpp>
 #include <string>
+#include <vector>
 
 #include "idx_reader.h"
 #include "memory_cap.h"
@@ -201,6 +202,40 @@ TEST_CASE("torchscript: code nesting 100000 brackets is refused before LibTorch'
         path +
             ": not a readable TorchScript file: record 'tiny.script/code/__torch__.py' nests brackets more than 256 "
             "deep");
+}
+
+TEST_CASE("torchscript: a class constant without a type is refused before LibTorch's importer reads its type",
+          "[fuzz][torchscript]") {
+  // fuzz_torchscript's crash (after 20,777 inputs): `param_group = []` in a
+  // module's class body; LibTorch 1.13's importer takes it for a constant and
+  // reads its type annotation unchecked (SIGSEGV under
+  // ScriptTypeParser::parseClassConstant, or "is an Atom", depending on the
+  // heap). The made-up case puts `foo = 3` into Linear's body.
+  const std::string fuzzed = regression("torchscript", "fuzzed-class-constant-without-type.pt");
+  const std::string made = regression("torchscript", "class-constant-without-type.pt");
+  const std::string type_hint = " without a type (a constant is 'name : Final[T] = value')";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {fuzzed, fuzzed +
+                   ": not a readable TorchScript file: record "
+                   "'optimizer-epoch-3.pt/code/__torch__/___torch_mangle_1.py' class Module assigns 'param_group'" +
+                   type_hint},
+      {made, made +
+                 ": not a readable TorchScript file: record "
+                 "'tiny.script/code/__torch__/torch/nn/modules/linear.py' class Linear assigns 'foo'" +
+                 type_hint}};
+  for (const auto& [path, expected] : cases) {
+    const auto r = edgeopt::test::runWithMemoryCap(kOneGiB, [&] {
+      const std::string error = inspectModelError(path, "torchscript");
+      if (!error.empty()) throw std::runtime_error(error);
+    });
+    CHECK(r.completed);
+    CHECK(r.error == expected);
+  }
+  // With a type that is not Final[T], LibTorch refuses it itself; its message
+  // starts with a newline, and the error read "(...) ()" before.
+  const std::string not_final = regression("torchscript", "class-constant-not-final.pt");
+  CHECK(inspectModelError(not_final, "torchscript") ==
+        not_final + ": not a readable TorchScript file (Expected subscripted type for class constant:)");
 }
 
 TEST_CASE("onnx: a Reshape target multiplying past 2^63 is refused without overflowing", "[fuzz][onnx]") {

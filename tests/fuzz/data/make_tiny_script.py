@@ -26,10 +26,15 @@ with torch.no_grad():  # non-trivial running statistics
     m.bn.running_var.uniform_(0.5, 1.5)
 torch.jit.script(m).save(sys.argv[1] + "/tiny.script.pt")
 
-# With a second argument (fuzz/regressions/torchscript), an input made from it:
-# code-nests-100000-brackets.pt, forward's code with 100,000 nested
-# parentheses (11.7 KB deflated): LibTorch's recursive parser overflowed the
-# stack (SIGSEGV) compiling it.
+# With a second argument (fuzz/regressions/torchscript), inputs made from it:
+# - code-nests-100000-brackets.pt: forward's code with 100,000 nested
+#   parentheses (11.7 KB deflated): LibTorch's recursive parser overflowed the
+#   stack (SIGSEGV) compiling it;
+# - class-constant-without-type.pt: `foo = 3` in Linear's class body (what
+#   fuzz_torchscript found): LibTorch's importer crashed (SIGSEGV) reading the
+#   type annotation a class constant has;
+# - class-constant-not-final.pt: `foo : int = 3` there instead: LibTorch's
+#   error starts with a newline, and the message said only "()".
 if len(sys.argv) > 2:
     import zipfile
 
@@ -52,3 +57,14 @@ if len(sys.argv) > 2:
         return data.decode().replace(line, nested).encode()
 
     rewrite("code-nests-100000-brackets.pt", nest)
+
+    def constant(line):
+        def change(name, data):
+            if name != "tiny.script/code/__torch__/torch/nn/modules/linear.py":
+                return data
+            return data.decode().replace("  __buffers__ = []\n", "  __buffers__ = []\n" + line, 1).encode()
+
+        return change
+
+    rewrite("class-constant-without-type.pt", constant("  foo = 3\n"))
+    rewrite("class-constant-not-final.pt", constant("  foo : int = 3\n"))
