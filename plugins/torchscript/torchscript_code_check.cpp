@@ -14,6 +14,32 @@ namespace {
 
 namespace jit = torch::jit;
 
+// The parser, the IR emitter and the trees' destructors recurse once per
+// operator of an expression (`- - - x`, `x + x + x`, `x.a.a`) and once per
+// block: 100,000 of any made LibTorch overflow the stack. torch.jit.save's
+// code has at most 169 tokens in a statement (every model the tests import).
+std::string tokenProblem(const std::shared_ptr<jit::Source>& source) {
+  try {
+    jit::Lexer lexer(source);
+    int tokens = 0, blocks = 0;
+    for (; lexer.cur().kind != jit::TK_EOF; lexer.next()) {
+      const int kind = lexer.cur().kind;
+      if (kind == jit::TK_NEWLINE) {
+        tokens = 0;
+      } else if (kind == jit::TK_INDENT) {
+        if (++blocks > kMaxCodeBlocks) return "nests blocks more than " + std::to_string(kMaxCodeBlocks) + " deep";
+      } else if (kind == jit::TK_DEDENT) {
+        --blocks;
+      } else if (++tokens > kMaxStatementTokens) {
+        return "has a statement of more than " + std::to_string(kMaxStatementTokens) + " tokens";
+      }
+    }
+  } catch (const std::exception&) {
+    // LibTorch's lexer stops at the same token, with an error.
+  }
+  return "";
+}
+
 std::string bracketProblem(const std::string& code) {
   int depth = 0;
   for (char c : code) {
@@ -49,7 +75,9 @@ std::string classProblem(const jit::ClassDef& cls) {
 
 std::string codeProblem(const std::string& code, const std::string& record) {
   if (std::string problem = bracketProblem(code); !problem.empty()) return problem;
-  jit::Parser parser(std::make_shared<jit::Source>(code, record, 1));
+  const auto source = std::make_shared<jit::Source>(code, record, 1);
+  if (std::string problem = tokenProblem(source); !problem.empty()) return problem;
+  jit::Parser parser(source);
   jit::Lexer& lexer = parser.lexer();
   try {
     // SourceImporterImpl::parseSourceIfNeeded's loop: an optional

@@ -204,6 +204,23 @@ TEST_CASE("torchscript: code nesting 100000 brackets is refused before LibTorch'
             "deep");
 }
 
+TEST_CASE("torchscript: a statement of 100000 operators is refused before LibTorch recurses into it",
+          "[fuzz][torchscript]") {
+  // Made by make_tiny_script.py: `x0 = - - ... - torch.relu(...)` with 100,000
+  // minuses in an 11.7 KB file; LibTorch's parser and emitter recurse once per
+  // operator (SIGSEGV). 1,000 tokens a statement is the limit (the code of
+  // every model the tests import has at most 169).
+  const std::string path = regression("torchscript", "code-chains-100000-operators.pt");
+  const auto r = edgeopt::test::runWithMemoryCap(kOneGiB, [&] {
+    const std::string error = inspectModelError(path, "torchscript");
+    if (!error.empty()) throw std::runtime_error(error);
+  });
+  CHECK(r.completed);
+  CHECK(r.error == path +
+                       ": not a readable TorchScript file: record 'tiny.script/code/__torch__.py' has a statement of "
+                       "more than 1000 tokens");
+}
+
 TEST_CASE("torchscript: a class constant without a type is refused before LibTorch's importer reads its type",
           "[fuzz][torchscript]") {
   // fuzz_torchscript's crash (after 20,777 inputs): `param_group = []` in a

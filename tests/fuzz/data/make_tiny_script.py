@@ -30,6 +30,8 @@ torch.jit.script(m).save(sys.argv[1] + "/tiny.script.pt")
 # - code-nests-100000-brackets.pt: forward's code with 100,000 nested
 #   parentheses (11.7 KB deflated): LibTorch's recursive parser overflowed the
 #   stack (SIGSEGV) compiling it;
+# - code-chains-100000-operators.pt: `x0 = - - ... - torch.relu(...)`, 100,000
+#   unary minuses (chains of `+ x` or `.a` alike): SIGSEGV, the recursion again;
 # - class-constant-without-type.pt: `foo = 3` in Linear's class body (what
 #   fuzz_torchscript found): LibTorch's importer crashed (SIGSEGV) reading the
 #   type annotation a class constant has;
@@ -57,6 +59,13 @@ if len(sys.argv) > 2:
         return data.decode().replace(line, nested).encode()
 
     rewrite("code-nests-100000-brackets.pt", nest)
+
+    def chain(name, data):
+        if name != "tiny.script/code/__torch__.py":
+            return data
+        return data.decode().replace(line, "x0 = " + "- " * n + line[5:]).encode()
+
+    rewrite("code-chains-100000-operators.pt", chain)
 
     def constant(line):
         def change(name, data):
