@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <vector>
 
@@ -173,6 +174,17 @@ class Scanner {
       if (auto q = qschemeNamed(name)) return stack_.push_back(integer(*q));
       if (name != "device") fail("unknown global torch." + name);
     }
+    // LibTorch throws for any other name in torch.jit._pickle, and, in a pickle
+    // unpickled without a type resolver (the debug info), for any class. The
+    // debug info is unpickled lazily, even inside ErrorReport::what(), where
+    // an exception terminates the process (fuzz_torchscript's abort).
+    static const char* const kPickleHelpers[] = {"build_tensor_from_id", "restore_type_tag", "build_intlist",
+                                                 "build_tensorlist",     "build_doublelist", "build_boollist"};
+    if (module == "torch.jit._pickle" &&
+        std::none_of(std::begin(kPickleHelpers), std::end(kPickleHelpers), [&](const char* h) { return name == h; }))
+      fail("unknown global torch.jit._pickle." + name);
+    if (!record_bytes_ && module != "torch.jit._pickle")
+      fail("global " + module + "." + name + " in a pickle LibTorch reads without classes (debug info)");
     Global g = Global::Other;
     if (module == "torch._utils" && name == "_rebuild_tensor_v2") g = Global::RebuildTensor;
     if (module == "torch._utils" && name == "_rebuild_qtensor") g = Global::RebuildQTensor;

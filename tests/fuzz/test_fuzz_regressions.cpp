@@ -255,6 +255,25 @@ TEST_CASE("torchscript: a class constant without a type is refused before LibTor
         not_final + ": not a readable TorchScript file (Expected subscripted type for class constant:)");
 }
 
+TEST_CASE("torchscript: debug info LibTorch cannot unpickle is refused before an error message reads it",
+          "[fuzz][torchscript]") {
+  // fuzz_torchscript's abort (after 104,554 inputs): a .debug_pkl naming
+  // torch.jit._pickle.build_intl_tt; LibTorch unpickles debug info lazily,
+  // inside ErrorReport::what() of a compile error, and its "Unknown pickler
+  // class id" thrown there terminated the process.
+  const std::string path = regression("torchscript", "fuzzed-debug-info-unknown-global.pt");
+  const auto r = edgeopt::test::runWithMemoryCap(kOneGiB, [&] {
+    const std::string error = inspectModelError(path, "torchscript");
+    if (!error.empty()) throw std::runtime_error(error);
+  });
+  CHECK(r.completed);
+  CHECK(r.error ==
+        path +
+            ": not a readable TorchScript file: "
+            "'adaptive_pool.script/code/__torch__/torch/nn/modules/conv/___torch_mangle_191.py.debug_pkl' at "
+            "byte 760: unknown global torch.jit._pickle.build_intl_tt");
+}
+
 TEST_CASE("onnx: a Reshape target multiplying past 2^63 is refused without overflowing", "[fuzz][onnx]") {
   // fuzz_onnx's finding (UBSan: signed integer overflow in reshape's shape
   // function, 63771674411008 * 45079976804358); the message was the same
