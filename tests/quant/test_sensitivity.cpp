@@ -204,3 +204,57 @@ TEST_CASE("float agreement: 100 % at 16 bits and a float model refused", "[quant
   auto plain = tinyNet();
   CHECK_THROWS_WITH(quant::FloatAgreement(*plain), Catch::Contains("float agreement: the model has no quantizers"));
 }
+
+TEST_CASE("sensitivity: a Hardswish after a quantized conv is named by itself as overrides select it",
+          "[quant][sensitivity]") {
+  // conv -> BN -> Hardswish (MobileNetV3's stem): placement quantizes the
+  // conv group's output and the Hardswish's. The Hardswish's quantizer is
+  // its own layer, named "hs1", not after the quantizer before it
+  // ("conv1.act_quant", which no selector can name before quantization).
+  auto build = [] {
+    at::manual_seed(0);
+    ir::ModelBuilder b;
+    ir::Value* x = b.input("x");
+    x = b.conv2d("conv1", x, ir::Conv2dOptions(3, 8, 3).padding(1).bias(false));
+    x = b.batchNorm2d("bn1", x, 8);
+    x = b.hardswish("hs1", x);
+    x = b.functional("adaptive_avg_pool2d", {x}, {{"output_size", ir::Ints{1, 1}}});
+    x = b.flatten("flatten", x);
+    x = b.linear("fc", x, 8, 5);
+    b.output({x});
+    auto m = b.finish();
+    m->setExampleInputShapes({{1, 3, 8, 8}});
+    return m;
+  };
+  auto m = build();
+  quant::insertQuantizers(*m, presetOptions("WC8_AT8"));
+  {
+    at::NoGradGuard no_grad;
+    m->eval();
+    quant::setObserverMode(*m, quant::ObserverMode::Always);
+    for (int i = 0; i < 2; ++i) m->forward({at::randn({8, 3, 8, 8})});
+    quant::finalizeObservers(*m);
+  }
+  const quant::SensitivityResult r = quant::measureSensitivity(*m, {at::randn({8, 3, 8, 8})});
+  std::map<std::string, std::vector<std::string>> layers;
+  for (const auto& l : r.layers) layers[l.layer] = l.quantizers;
+  REQUIRE(layers.count("hs1") == 1);
+  CHECK(layers["hs1"] == std::vector<std::string>{"hs1.act_quant"});
+  REQUIRE(layers.count("conv1") == 1);
+  CHECK(layers["conv1"] == std::vector<std::string>{"conv1.weight_quant", "conv1.act_quant"});
+  for (const auto& [name, q] : layers) CHECK(name.find("act_quant") == std::string::npos);
+  // The name is a selector the overrides take: hs1's quantizer at 16 bits.
+  OptionSchema schema;
+  quant::addOverrideOptions(schema);
+  quant::QuantizeOptions o = presetOptions("WC8_AT8");
+  o.overrides = quant::overridesFromOptions(
+      schema.validate(ConfigNode::parse("overrides: [{layers: [hs1], activation_bits: 16}]", "r.yaml"), "stages.0"));
+  auto m16 = build();
+  quant::insertQuantizers(*m16, o);
+  const ir::Node* hs = nullptr;
+  for (const ir::Node* n : m16->graph().nodes())
+    if (n->name() == "hs1.act_quant") hs = n;
+  REQUIRE(hs != nullptr);
+  // 16 bits: 65,536 levels (signed here: a Hardswish output can be negative).
+  CHECK(hs->getOr<int64_t>("quant_max", 0) - hs->getOr<int64_t>("quant_min", 0) == 65535);
+}

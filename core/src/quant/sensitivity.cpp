@@ -48,8 +48,11 @@ std::string layerOf(const Node& fq) {
   const Node* p = fq.input(kX)->producer();
   while (isGroupTail(*p) && p->numInputs() > 0) {
     const Node* q = p->input(0)->producer();
-    // An op whose output has its own quantizer is a layer of its own.
-    if (q->opcode() != ir::Opcode::Call || feedsQuantizer(q->output())) break;
+    // An op whose output has its own quantizer is a layer of its own, and so
+    // is an activation after a quantizer (conv -> BN -> Hardswish quantizes
+    // both the conv's output and the Hardswish's): named by the activation,
+    // a selector that `overrides` can take, not by the quantizer before it.
+    if (q->opcode() != ir::Opcode::Call || detail::isCall(q, "fake_quant") || feedsQuantizer(q->output())) break;
     p = q;
   }
   return p->name();
