@@ -28,7 +28,9 @@ at::Tensor fromValues(const From* data, int64_t count, c10::ScalarType type) {
 
 at::Tensor fromInt64s(const int64_t* data, int64_t count, c10::ScalarType type) {
   at::Tensor out = at::empty({count}, at::kLong);
-  std::memcpy(out.data_ptr<int64_t>(), data, static_cast<size_t>(count) * sizeof(int64_t));
+  // An empty repeated field's data() is null, and memcpy from null is
+  // undefined even for 0 bytes (UBSan, fuzz_onnx: an empty int64 initializer).
+  if (count > 0) std::memcpy(out.data_ptr<int64_t>(), data, static_cast<size_t>(count) * sizeof(int64_t));
   return out.to(type);
 }
 

@@ -284,3 +284,13 @@ TEST_CASE("onnx: a Reshape target multiplying past 2^63 is refused without overf
             ": node 'flatten_1' (Reshape): node 'flatten_1' (reshape): cannot reshape [1, 6, 2, 2] to "
             "[63771674411008, 45079976804358, 4]");
 }
+
+TEST_CASE("onnx: an empty int64 initializer is read without copying from a null pointer", "[fuzz][onnx]") {
+  // fuzz_onnx's finding (UBSan: memcpy from the null data() of an empty
+  // int64_data field); the import then stops at the model's real problem.
+  const std::string path = regression("onnx", "empty-int64-initializer.onnx");
+  CHECK(inspectModelError(path, "onnx_import") ==
+        path +
+            ": unsupported ONNX operators (EdgeOpt's IR has no equivalent): Gather at node 'select_1_2': indices "
+            "other than a scalar or a contiguous range");
+}
