@@ -104,16 +104,25 @@ void unsqueezeOrSqueeze(NodeContext& node) {
   } else if (auto a = node.attrInts("axes")) {
     axes = *a;
   }
+  // The spec makes an axis out of [-rank, rank) or given twice an error; a
+  // file's axes are checked here so they cannot index past the shape.
+  auto normalizedAxes = [&](int64_t rank) {
+    std::set<int64_t> set;
+    for (int64_t a : axes) {
+      if (a < -rank || a >= rank)
+        node.fail("axis " + std::to_string(a) + " is out of range for rank " + std::to_string(rank));
+      if (!set.insert(a < 0 ? a + rank : a).second) node.fail("axis " + std::to_string(a) + " is given twice");
+    }
+    return set;
+  };
   Shape out;
   if (op == "Unsqueeze") {
-    int64_t rank = static_cast<int64_t>(shape->size() + axes.size());
-    std::set<int64_t> at_axes;
-    for (int64_t a : axes) at_axes.insert(a < 0 ? a + rank : a);
+    const int64_t rank = static_cast<int64_t>(shape->size() + axes.size());
+    const std::set<int64_t> at_axes = normalizedAxes(rank);
     for (int64_t d = 0, k = 0; d < rank; ++d) out.push_back(at_axes.count(d) ? 1 : (*shape)[k++]);
   } else {
-    int64_t rank = static_cast<int64_t>(shape->size());
-    std::set<int64_t> drop;
-    for (int64_t a : axes) drop.insert(a < 0 ? a + rank : a);
+    const int64_t rank = static_cast<int64_t>(shape->size());
+    const std::set<int64_t> drop = normalizedAxes(rank);
     for (int64_t d = 0; d < rank; ++d)
       if (!(axes.empty() ? (*shape)[d] == 1 : drop.count(d) != 0)) out.push_back((*shape)[d]);
   }

@@ -294,3 +294,14 @@ TEST_CASE("onnx: an empty int64 initializer is read without copying from a null 
             ": unsupported ONNX operators (EdgeOpt's IR has no equivalent): Gather at node 'select_1_2': indices "
             "other than a scalar or a contiguous range");
 }
+
+TEST_CASE("onnx: Unsqueeze axes out of range or given twice are refused before indexing the shape", "[fuzz][onnx]") {
+  // fuzz_onnx's finding (ASan: heap-buffer-overflow reading the input shape:
+  // axis 3 for a [4, 5] input and one inserted axis, past the output's rank 3,
+  // left every position to the input, one more than it has).
+  const std::string path = regression("onnx", "unsqueeze-axis-out-of-range.onnx");
+  CHECK(inspectModelError(path, "onnx_import") ==
+        path +
+            ": unsupported ONNX operators (EdgeOpt's IR has no equivalent): Unsqueeze at node 'unsqueeze': axis 3 is "
+            "out of range for rank 3");
+}
