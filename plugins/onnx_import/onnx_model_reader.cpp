@@ -12,13 +12,14 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <unordered_set>
 
 namespace edgeopt::onnx_import::detail {
 namespace {
 
-// ONNX's own shape inference (convPoolShapeInference) divides by strides and
-// groups without checking them: a file that sets one to 0 must be an error
-// naming the node before InferShapes runs, not SIGFPE inside libonnx.
+// Strides, dilations and groups below 1 are refused up front, naming the
+// node: the importer's shape code divides by them (and libonnx's did, with
+// SIGFPE, before element types were inferred on a shape-free skeleton).
 void checkWindowAttributes(const onnx::GraphProto& graph, const std::string& path) {
   for (const auto& node : graph.node()) {
     for (const auto& a : node.attribute()) {
@@ -34,6 +35,85 @@ void checkWindowAttributes(const onnx::GraphProto& graph, const std::string& pat
       for (const auto& g : a.graphs()) checkWindowAttributes(g, path);
     }
   }
+}
+
+// The element types the importer needs do not depend on shapes, but libonnx
+// 1.12's shape inference trusts the shapes it is given: a Conv whose input
+// rank differs from its weight's reads past the input's dims (SIGSEGV in
+// convPoolShapeInference), and other ops index shapes the same way. So types
+// are inferred on a skeleton that carries no shape at all: initializers and
+// Constant outputs become graph inputs with an element type only, declared
+// shapes are dropped, and model-local functions (which the importer does not
+// support) are left out. It also spares a copy of the weights.
+void clearShapes(onnx::TypeProto& t) {
+  if (t.has_tensor_type()) t.mutable_tensor_type()->clear_shape();
+  if (t.has_sparse_tensor_type()) t.mutable_sparse_tensor_type()->clear_shape();
+  if (t.has_sequence_type()) clearShapes(*t.mutable_sequence_type()->mutable_elem_type());
+  if (t.has_optional_type()) clearShapes(*t.mutable_optional_type()->mutable_elem_type());
+  if (t.has_map_type()) clearShapes(*t.mutable_map_type()->mutable_value_type());
+}
+
+void addTypedInput(onnx::GraphProto& top, const std::string& name, int32_t elem_type) {
+  auto* v = top.add_input();
+  v->set_name(name);
+  v->mutable_type()->mutable_tensor_type()->set_elem_type(elem_type);
+}
+
+// The element type of a Constant node's output, from whichever value attribute it has.
+int32_t constantElemType(const onnx::NodeProto& node) {
+  for (const auto& a : node.attribute()) {
+    if (a.name() == "value") return a.t().data_type();
+    if (a.name() == "sparse_value") return a.sparse_tensor().values().data_type();
+    if (a.name() == "value_float" || a.name() == "value_floats") return onnx::TensorProto::FLOAT;
+    if (a.name() == "value_int" || a.name() == "value_ints") return onnx::TensorProto::INT64;
+    if (a.name() == "value_string" || a.name() == "value_strings") return onnx::TensorProto::STRING;
+  }
+  return onnx::TensorProto::UNDEFINED;
+}
+
+// Moves `g`'s shape sources into `top`'s inputs (names are unique model-wide:
+// the checker has run), recursing into subgraphs.
+void stripShapes(onnx::GraphProto& g, onnx::GraphProto& top) {
+  for (auto& v : *g.mutable_input()) clearShapes(*v.mutable_type());
+  for (auto& v : *g.mutable_output()) clearShapes(*v.mutable_type());
+  g.clear_value_info();
+  for (const auto& t : g.initializer()) addTypedInput(top, t.name(), t.data_type());
+  for (const auto& t : g.sparse_initializer()) addTypedInput(top, t.values().name(), t.values().data_type());
+  g.clear_initializer();
+  g.clear_sparse_initializer();
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> kept;
+  for (auto& node : *g.mutable_node()) {
+    bool isConstant = node.op_type() == "Constant" && (node.domain().empty() || node.domain() == "ai.onnx");
+    if (isConstant && node.output_size() == 1) {
+      addTypedInput(top, node.output(0), constantElemType(node));
+      continue;
+    }
+    for (auto& a : *node.mutable_attribute()) {
+      if (a.has_g()) stripShapes(*a.mutable_g(), top);
+      for (auto& sub : *a.mutable_graphs()) stripShapes(sub, top);
+    }
+    kept.Add()->Swap(&node);
+  }
+  g.mutable_node()->Swap(&kept);
+}
+
+onnx::ModelProto shapeFreeSkeleton(const onnx::ModelProto& model) {
+  onnx::ModelProto skeleton;
+  skeleton.set_ir_version(model.ir_version());
+  *skeleton.mutable_opset_import() = model.opset_import();
+  const onnx::GraphProto& source = model.graph();
+  onnx::GraphProto& graph = *skeleton.mutable_graph();
+  graph.set_name(source.name());
+  *graph.mutable_node() = source.node();
+  *graph.mutable_output() = source.output();
+  std::unordered_set<std::string> initialized;
+  for (const auto& t : source.initializer()) initialized.insert(t.name());
+  for (const auto& v : source.input())
+    if (!initialized.count(v.name())) *graph.add_input() = v;  // not twice (IR < 4 lists initializers as inputs)
+  for (const auto& t : source.initializer()) addTypedInput(graph, t.name(), t.data_type());
+  for (const auto& t : source.sparse_initializer()) addTypedInput(graph, t.values().name(), t.values().data_type());
+  stripShapes(graph, graph);
+  return skeleton;
 }
 
 bool isExternal(const onnx::TensorProto& t) {
@@ -96,7 +176,7 @@ void Importer::readModel() {
   checkWindowAttributes(model_.graph(), path);
   // Element types of intermediate values, for dtype-dependent conversions.
   try {
-    onnx::ModelProto inferred = model_;
+    onnx::ModelProto inferred = shapeFreeSkeleton(model_);
     onnx::shape_inference::InferShapes(inferred);
     auto record = [&](const onnx::ValueInfoProto& v) {
       if (v.type().has_tensor_type()) state_.elem_types[v.name()] = v.type().tensor_type().elem_type();

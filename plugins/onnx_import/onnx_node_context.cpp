@@ -164,7 +164,10 @@ std::optional<std::pair<Ints, Ints>> NodeContext::spatialPads(const Val& x, cons
     }
   } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
     auto shape = shapeOf(x);
-    if (!shape || shape->size() != k + 2) fail("auto_pad " + auto_pad + " needs a known input shape");
+    if (!shape) fail("auto_pad " + auto_pad + " needs a known input shape");
+    if (shape->size() != k + 2)
+      fail("auto_pad " + auto_pad + ": a " + std::to_string(k) + "-d kernel needs an input of rank " +
+           std::to_string(k + 2) + ", got " + ir::formatShape(*shape));
     for (size_t i = 0; i < k; ++i) {
       int64_t in = (*shape)[2 + i];
       int64_t out = (in + strides[i] - 1) / strides[i];

@@ -305,3 +305,19 @@ TEST_CASE("onnx: Unsqueeze axes out of range or given twice are refused before i
             ": unsupported ONNX operators (EdgeOpt's IR has no equivalent): Unsqueeze at node 'unsqueeze': axis 3 is "
             "out of range for rank 3");
 }
+
+TEST_CASE("onnx: a Conv whose input rank is below its weight rank is refused without libonnx shape inference",
+          "[fuzz][onnx]") {
+  // fuzz_onnx's finding (SIGSEGV inside libonnx 1.12's convPoolShapeInference,
+  // which read the input's dim 3 of 3 when the weight, an initializer or a
+  // Constant, had two spatial dims for the input's one). Element types are now
+  // inferred on a shape-free skeleton; the importer names the rank mismatch.
+  for (const char* file :
+       {"conv-input-rank-below-weight-rank.onnx", "conv-constant-weight-rank-above-input-rank.onnx"}) {
+    const std::string path = regression("onnx", file);
+    const std::string pad = std::string(file).find("constant") != std::string::npos ? "SAME_LOWER" : "SAME_UPPER";
+    CHECK(inspectModelError(path, "onnx_import") ==
+          path + ": unsupported ONNX operators (EdgeOpt's IR has no equivalent): Conv at node 'conv': auto_pad " + pad +
+              ": a 2-d kernel needs an input of rank 4, got [1, 3, 8]");
+  }
+}
