@@ -102,7 +102,9 @@ TEST_CASE("fused ReLU/ReLU6 + fake-quant equals relu/hardtanh then LibTorch's fa
   const std::vector<std::pair<int64_t, FusedClamp>> clamps = {{0, FusedClamp{0.0f, 6.0f}},
                                                                {0, FusedClamp{0.0f, INFINITY}},
                                                                {12, FusedClamp{0.0f, 6.0f}}};  // zp 12: grid below 0
-  for (const auto& [zp, clamp] : clamps) {
+  for (const auto& zp_clamp : clamps) {
+    const int64_t zp = zp_clamp.first;  // not a structured binding: lambdas capture it (clang-14)
+    const FusedClamp clamp = zp_clamp.second;
     INFO("clamp [" << clamp.lo << ", " << clamp.hi << "] zero point " << zp);
     const float scale = std::isinf(clamp.hi) ? 0.017f : s;
     const Result ours = forwardBackward(x, dy, [&](const at::Tensor& t) {
