@@ -1,6 +1,7 @@
 // The zip half of the TorchScript archive check (torchscript_archive_check.h):
 // the central directory read as miniz 2.1 (LibTorch 1.13's zip reader) reads
-// it, so the entries checked here are the ones LibTorch extracts.
+// it, so the entries checked here are the ones LibTorch extracts, and the
+// central directory without the debug records that LibTorch reads instead.
 #include "torchscript_archive_check.h"
 
 #include <edgeopt/error.h>
@@ -8,6 +9,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <vector>
@@ -41,20 +43,26 @@ std::string lower(std::string s) {
 struct Entry {
   std::string name;
   uint64_t flags = 0, method = 0, compressed = 0, uncompressed = 0, local_header = 0, data = 0;
+  std::string header;  // its central directory header, as the file has it
 };
+
+void putLe(std::string& b, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) b.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
 
 class ArchiveCheck {
  public:
   ArchiveCheck(const std::string& path, uint64_t memory_available)
       : path_(path), memory_(memory_available), in_(path, std::ios::binary) {}
 
-  void run() {
+  CheckedArchive run() {
     if (!in_) throw InputError(path_ + ": cannot open the file");
     in_.seekg(0, std::ios::end);
     size_ = static_cast<uint64_t>(in_.tellg());
     readCentralDirectory();
     uint64_t total = 0;
     for (Entry& e : entries_) {
+      if (isDebugRecord(e.name)) continue;  // LibTorch does not see them (below)
       checkEntry(e);
       total += e.uncompressed;  // both at most memory_ (checkEntry), so no overflow
       if (total > memory_) throw tooLarge("its records declare " + std::to_string(total) + " bytes in all");
@@ -63,11 +71,17 @@ class ArchiveCheck {
     }
     for (const Entry& e : entries_) {
       const std::string name = lower(e.name);
+      if (isDebugRecord(name)) continue;
       // A storage record referenced twice is read (allocated) twice.
-      if (endsWith(name, "/data.pkl") || endsWith(name, "/constants.pkl") || endsWith(name, ".debug_pkl"))
-        total += checkPickleEntry(e, total);
+      if (endsWith(name, "/data.pkl") || endsWith(name, "/constants.pkl")) total += checkPickleEntry(e, total);
       if (name.find("/code/") != std::string::npos && endsWith(name, ".py")) checkCode(e);
     }
+    CheckedArchive out;
+    out.file_size = size_;
+    for (Entry& e : entries_)
+      if (isDebugRecord(e.name)) readDebugInfo(e, total, out.debug_info);
+    out.central_directory = centralDirectoryWithoutDebugInfo();
+    return out;
   }
 
  private:
@@ -134,6 +148,7 @@ class ArchiveCheck {
       if (kCentralSize + name_len + extra_len + comment_len > dir_size - p)
         malformed("central directory entry " + std::to_string(i) + " runs past the directory");
       e.name = dir.substr(p + kCentralSize, name_len);
+      e.header = dir.substr(p, kCentralSize + name_len + extra_len + comment_len);
       if (std::max({e.compressed, e.uncompressed, e.local_header}) == kMax32)
         readZip64Fields(dir.substr(p + kCentralSize + name_len, extra_len), e);
       entries_.push_back(std::move(e));
@@ -238,6 +253,55 @@ class ArchiveCheck {
     return extra;
   }
 
+  // A debug record the importer reads for its messages: kept when it is a
+  // pickle the unpickler can read within the memory left, else dropped (the
+  // messages then name the serialized code), never an error.
+  void readDebugInfo(Entry& e, uint64_t& total, std::map<std::string, std::string>& out) {
+    std::string bytes;
+    try {
+      checkEntry(e);
+      if (e.uncompressed > memory_ - total) return;
+      bytes = contents(e);
+      detail::checkPickle(bytes, nullptr);
+    } catch (const InputError&) {
+      return;
+    } catch (const detail::PickleProblem&) {
+      return;
+    }
+    total += e.uncompressed;
+    const size_t folder = e.name.find('/');  // the archive's folder ("model/")
+    std::string code = folder == std::string::npos ? e.name : e.name.substr(folder + 1);
+    code.resize(code.size() - std::strlen(".debug_pkl"));
+    out.emplace(lower(code), std::move(bytes));
+  }
+
+  // The central directory miniz reads instead of the file's: the same headers
+  // (pointing at the same local headers and data) but the debug records'.
+  // Always zip64 (an end record and its locator before the classic one), so
+  // the 20 bytes before the end record are this function's, not the last
+  // header's name: miniz takes a locator signature there as zip64.
+  std::string centralDirectoryWithoutDebugInfo() const {
+    std::string dir;
+    uint64_t count = 0;
+    for (const Entry& e : entries_)
+      if (!isDebugRecord(e.name)) dir += e.header, ++count;
+    const uint64_t dir_at = size_, end64_at = size_ + dir.size(), dir_size = dir.size();
+    std::string& b = dir;
+    putLe(b, kZip64EndOfCentralDir, 4);
+    putLe(b, kZip64EndSize - 12, 8);   // the size of the rest of the record
+    putLe(b, 45, 2), putLe(b, 45, 2);  // made by, needed: zip 4.5 (zip64)
+    putLe(b, 0, 4), putLe(b, 0, 4);    // this disk, the directory's disk
+    putLe(b, count, 8), putLe(b, count, 8), putLe(b, dir_size, 8), putLe(b, dir_at, 8);
+    putLe(b, kZip64Locator, 4);
+    putLe(b, 0, 4), putLe(b, end64_at, 8), putLe(b, 1, 4);  // disk, where the zip64 end record is, disks
+    putLe(b, kEndOfCentralDir, 4);
+    putLe(b, 0, 2), putLe(b, 0, 2);
+    putLe(b, std::min<uint64_t>(count, 0xffff), 2), putLe(b, std::min<uint64_t>(count, 0xffff), 2);
+    putLe(b, std::min<uint64_t>(dir_size, kMax32), 4), putLe(b, std::min<uint64_t>(dir_at, kMax32), 4);
+    putLe(b, 0, 2);  // no comment
+    return b;
+  }
+
   const std::string& path_;
   const uint64_t memory_;
   std::ifstream in_;
@@ -248,8 +312,10 @@ class ArchiveCheck {
 
 }  // namespace
 
-void checkTorchScriptArchive(const std::string& path, uint64_t memory_available) {
-  ArchiveCheck(path, memory_available).run();
+CheckedArchive checkTorchScriptArchive(const std::string& path, uint64_t memory_available) {
+  return ArchiveCheck(path, memory_available).run();
 }
+
+bool isDebugRecord(const std::string& name) { return endsWith(lower(name), ".debug_pkl"); }
 
 }  // namespace edgeopt::torchscript

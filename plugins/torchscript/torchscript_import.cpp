@@ -22,6 +22,7 @@
 #include <sstream>
 
 #include "torchscript_archive_check.h"
+#include "torchscript_archive_view.h"
 #include "ts_import_internal.h"
 
 namespace edgeopt::torchscript {
@@ -101,6 +102,7 @@ std::set<LeafPath> Importer::trainOnlyLeaves(const jit::Module& module, const st
   ImportOptions eval_options = opt_;
   eval_options.train = false;
   Importer eval(eval_options);
+  eval.debug_info_ = debug_info_;
   std::vector<SVal> eval_results;
   try {
     eval_results = eval.evaluate(module);
@@ -141,11 +143,14 @@ std::optional<ir::Shape> recordedShape(const std::string& text) {
 std::shared_ptr<GraphModule> Importer::run() {
   const std::string& path = opt_.path;
   jit::Module module;
-  // LibTorch allocates what the archive declares: its sizes are checked first.
-  checkTorchScriptArchive(path, availableMemoryBytes());
+  // LibTorch allocates what the archive declares: its sizes are checked
+  // first. It reads the archive without its debug info, which the importer
+  // reads itself (torchscript_archive_check.h).
+  CheckedArchive checked = checkTorchScriptArchive(path, availableMemoryBytes());
+  debug_info_ = std::make_shared<DebugInfo>(std::move(checked.debug_info));
   try {
     jit::ExtraFilesMap extra{{"edgeopt_input_shapes", ""}};
-    module = jit::load(path, c10::nullopt, extra);
+    module = jit::load(std::make_shared<ArchiveWithoutDebugInfo>(path, checked), c10::nullopt, extra);
     // EdgeOpt's own export records the model's input shape; input_shape wins.
     if (!opt_.input_shape && !extra["edgeopt_input_shapes"].empty())
       opt_.input_shape = recordedShape(extra["edgeopt_input_shapes"]);

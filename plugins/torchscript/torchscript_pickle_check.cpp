@@ -175,9 +175,8 @@ class Scanner {
       if (name != "device") fail("unknown global torch." + name);
     }
     // LibTorch throws for any other name in torch.jit._pickle, and, in a pickle
-    // unpickled without a type resolver (the debug info), for any class. The
-    // debug info is unpickled lazily, even inside ErrorReport::what(), where
-    // an exception terminates the process (fuzz_torchscript's abort).
+    // unpickled without a type resolver (the debug info, which the importer
+    // unpickles itself for its messages), for any class.
     static const char* const kPickleHelpers[] = {"build_tensor_from_id", "restore_type_tag", "build_intlist",
                                                  "build_tensorlist",     "build_doublelist", "build_boollist"};
     if (module == "torch.jit._pickle" &&

@@ -1,6 +1,7 @@
 #pragma once
 // Checks one pickle of a TorchScript archive (data.pkl, constants.pkl, the
-// code's .debug_pkl records) before LibTorch 1.13's unpickler reads it.
+// code's .debug_pkl records) before LibTorch 1.13's unpickler reads it (the
+// debug records: before the importer unpickles them; LibTorch does not).
 //
 // Why: that unpickler trusts what the bytes declare. It allocates the length a
 // string record declares before reading it (a 1.7 KB file made it fill 700 MB),

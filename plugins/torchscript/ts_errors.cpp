@@ -10,7 +10,7 @@ namespace edgeopt::torchscript::detail {
 std::string Importer::where(const jit::Node* n) const {
   const std::string& path = frames_[frame_].path;
   std::string w = path.empty() ? "the top-level module" : "'" + path + "'";
-  std::string src = sourceOf(n);
+  std::string src = sourceOf(n, debug_info_.get());
   if (!src.empty()) w += " (" + src + ")";
   return w;
 }

@@ -9,9 +9,11 @@
 //   ts_modules.cpp       the module hierarchy: attributes, method calls, state_dict
 //   ts_emit.cpp          emitting IR ops and parameters into the scratch graph
 //   ts_errors.cpp        collecting unsupported constructs into one error
+//   ts_debug_info.cpp    the model's Python source lines for messages
 //   ts_build_graph.cpp   phase 2: the final graph with module names and scopes
 //   ts_aten_ops*.cpp     aten op -> IR op converters (see ts_aten_ops.h)
 #include "torchscript_import.h"
+#include "ts_debug_info.h"
 
 #include <edgeopt/ir/op_registry.h>
 
@@ -122,7 +124,7 @@ std::optional<std::string> asString(const SVal& s);
 std::optional<double> asNumber(const SVal& s);  // a Python number as an IR scalar operand (`other`)
 
 // Names and source locations.
-std::string sourceOf(const jit::Node* n);
+std::string sourceOf(const jit::Node* n, const DebugInfo* debug_info);
 std::string firstLine(const std::string& s);
 std::string typeBaseName(const c10::ClassTypePtr& t);
 std::string join(const std::string& prefix, const std::string& name);
@@ -196,6 +198,7 @@ class Importer {
   std::shared_ptr<GraphModule> build(const std::vector<ir::Value*>& outputs);
 
   ImportOptions opt_;  // a copy: a recorded input shape fills input_shape
+  std::shared_ptr<const DebugInfo> debug_info_;  // the file's, for messages
   std::shared_ptr<GraphModule> gm_;
   ir::Graph scratch_;
   std::deque<Frame> frames_;

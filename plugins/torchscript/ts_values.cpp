@@ -37,15 +37,13 @@ bool typeHasTensor(const c10::TypePtr& t) {
 }
 
 // "file.py:line" of the node: the model's Python source when the file keeps
-// debug info, else the serialized code inside the archive. The debug info is
-// unpickled only now, for a message: when it is corrupt, the error being
-// reported must not turn into LibTorch's "Unexpected end of pickler archive".
-std::string sourceOf(const jit::Node* n) {
-  jit::SourceRange range = n->sourceRange();
-  try {
-    if (auto original = range.findSourceRangeThatGenerated()) range = *original;
-  } catch (const std::exception&) {
-  }
+// debug info the importer can read (ts_debug_info.h), else the serialized
+// code inside the archive (LibTorch is not given the debug info).
+std::string sourceOf(const jit::Node* n, const DebugInfo* debug_info) {
+  const jit::SourceRange& range = n->sourceRange();
+  if (debug_info && range.source() && range.source()->filename())
+    if (std::string origin = debug_info->originOf(*range.source()->filename(), range.start()); !origin.empty())
+      return origin;
   if (auto flc = range.file_line_col()) {
     std::string file = std::get<0>(*flc);
     auto slash = file.rfind('/');

@@ -1,5 +1,6 @@
 // Inputs the fuzz harnesses (fuzz/) found, committed under fuzz/regressions/
 // <target>/: each must now fail with its one documented error line.
+#include <ATen/ATen.h>
 #include <edgeopt/config.h>
 #include <edgeopt/error.h>
 #include <edgeopt/graph_module.h>
@@ -7,6 +8,7 @@
 #include <edgeopt/ir/summary.h>
 #include <edgeopt/model_loader.h>
 #include <edgeopt/plugin_host.h>
+#include <torch/csrc/jit/serialization/import.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -18,6 +20,8 @@
 #include "memory_cap.h"
 #include "model_inspect.h"
 #include "test_support.h"
+#include "torchscript_archive_check.h"
+#include "torchscript_archive_view.h"
 
 namespace {
 
@@ -164,19 +168,23 @@ TEST_CASE("recipe: a ',' where a document starts is invalid YAML, not an endless
   CHECK(edgeopt::ConfigNode::parse("a: [1, 2]\nb: x,y\n", "c.yaml").find("b")->value() == "x,y");
 }
 
-TEST_CASE("torchscript: a debug-info string declaring 677 MB is refused before LibTorch reads it",
+TEST_CASE("torchscript: a debug-info string declaring 677 MB is dropped before anything reads it",
           "[fuzz][torchscript]") {
   // fuzz_torchscript's timeout: the error naming the unsupported operations
   // looked up their Python source, which unpickles the file's debug info only
   // then; a string declared there with 676,878,424 bytes made LibTorch
   // allocate and fill it, then fail. (The lookup falls back to the archive's
-  // code since 0b4776c.) Now the archive check reads every pickle first, the
-  // debug info's included (its first 490 bytes: miniz keeps the declared size
-  // of a longer deflate stream), and names the record, within 1 GiB.
+  // code since 0b4776c.) Then the archive check refused the file for it.
+  // LibTorch no longer gets the debug info, and the importer drops a debug
+  // record that fails the pickle check (its first 490 bytes: miniz keeps the
+  // declared size of a longer deflate stream): the file fails for what its
+  // model does, naming the serialized code's lines, within 1 GiB.
   const std::string path = regression("torchscript", "debug-info-declares-huge-string.pt");
-  const std::string expected = path +
-                               ": not a readable TorchScript file: 'data_dependent.script/code/__torch__.py.debug_pkl' "
-                               "at byte 34: BINUNICODE declares 676878424 bytes; the pickle has 451 left";
+  const std::string expected =
+      path +
+      ": unsupported TorchScript operations (EdgeOpt's IR has no equivalent): aten::sum at the top-level module "
+      "(__torch__.py:8); aten::gt at the top-level module (__torch__.py:8); prim::If at the top-level module "
+      "(__torch__.py:8): control flow that depends on values known only at run time";
   CHECK(inspectModelError(path, "torchscript") == expected);
   const auto capped = edgeopt::test::runWithMemoryCap(kOneGiB, [&] {
     const std::string error = inspectModelError(path, "torchscript");
@@ -255,23 +263,69 @@ TEST_CASE("torchscript: a class constant without a type is refused before LibTor
         not_final + ": not a readable TorchScript file (Expected subscripted type for class constant:)");
 }
 
-TEST_CASE("torchscript: debug info LibTorch cannot unpickle is refused before an error message reads it",
-          "[fuzz][torchscript]") {
+TEST_CASE("torchscript: debug info LibTorch cannot unpickle is never given to it", "[fuzz][torchscript]") {
   // fuzz_torchscript's abort (after 104,554 inputs): a .debug_pkl naming
   // torch.jit._pickle.build_intl_tt; LibTorch unpickles debug info lazily,
   // inside ErrorReport::what() of a compile error, and its "Unknown pickler
-  // class id" thrown there terminated the process.
+  // class id" thrown there terminated the process. The archive check refused
+  // the record then; now LibTorch reads the file without its debug info, and
+  // the file fails for its own compile error (the fuzzer turned a 'torch' in
+  // the code into 'rorch').
   const std::string path = regression("torchscript", "fuzzed-debug-info-unknown-global.pt");
   const auto r = edgeopt::test::runWithMemoryCap(kOneGiB, [&] {
     const std::string error = inspectModelError(path, "torchscript");
     if (!error.empty()) throw std::runtime_error(error);
   });
   CHECK(r.completed);
-  CHECK(r.error ==
-        path +
-            ": not a readable TorchScript file: "
-            "'adaptive_pool.script/code/__torch__/torch/nn/modules/conv/___torch_mangle_191.py.debug_pkl' at "
-            "byte 760: unknown global torch.jit._pickle.build_intl_tt");
+  CHECK(r.error == path + ": not a readable TorchScript file (undefined value rorch:)");
+}
+
+namespace {
+
+// Where forward's nodes of the module came from in the model's Python source,
+// as LibTorch's own debug-info decoder finds it: the count of nodes it finds.
+int nodesWithOriginalSource(const torch::jit::Module& module) {
+  int found = 0;
+  for (const torch::jit::Node* n : module.get_method("forward").graph()->nodes())
+    if (n->sourceRange().findSourceRangeThatGenerated()) ++found;
+  return found;
+}
+
+}  // namespace
+
+TEST_CASE("torchscript: debug info indexing past its string table is never decoded by LibTorch",
+          "[fuzz][torchscript]") {
+  // Made by tests/fuzz/data/make_debug_info_case.py from a real
+  // torch.jit.script file: code/__torch__.py.debug_pkl is a valid pickle,
+  // but its records index the 4-entry string table at 100,000,000. LibTorch
+  // 1.13's SourceRangeDeserializer indexes it unchecked: edgeopt-inspect
+  // (c3d8e95) crashed with SIGSEGV (exit 139) looking up the Python line of
+  // the unsupported aten::cumsum. Now LibTorch reads the archive through a
+  // central directory without the debug records, and the importer decodes
+  // them itself, checking every index: this one it drops, and the message
+  // names the serialized code.
+  const std::string path = regression("torchscript", "debug-info-text-index-past-table.pt");
+  const auto r = edgeopt::test::runWithMemoryCap(kOneGiB, [&] {
+    const std::string error = inspectModelError(path, "torchscript");
+    if (!error.empty()) throw std::runtime_error(error);
+  });
+  CHECK(r.completed);
+  const std::string unsupported =
+      ": unsupported TorchScript operations (EdgeOpt's IR has no equivalent): aten::cumsum at the top-level module ";
+  CHECK(r.error == path + unsupported + "(__torch__.py:10)");
+
+  // The same file with its debug info intact: the message names the line of
+  // the model's Python source, read by the importer.
+  const std::string intact = std::string(EDGEOPT_SOURCE_DIR) + "/tests/fuzz/data/cumsum.script.pt";
+  CHECK(inspectModelError(intact, "torchscript") == intact + unsupported + "(make_debug_info_case.py:26)");
+
+  // What LibTorch is given has no debug info: its decoder finds nothing,
+  // where reading the file itself it finds forward's lines.
+  const auto checked = edgeopt::torchscript::checkTorchScriptArchive(intact, kOneGiB);
+  CHECK(checked.debug_info.size() == 2);
+  CHECK(nodesWithOriginalSource(torch::jit::load(intact)) > 0);
+  auto without = std::make_shared<edgeopt::torchscript::ArchiveWithoutDebugInfo>(intact, checked);
+  CHECK(nodesWithOriginalSource(torch::jit::load(without)) == 0);
 }
 
 TEST_CASE("onnx: a Reshape target multiplying past 2^63 is refused without overflowing", "[fuzz][onnx]") {
