@@ -158,7 +158,9 @@ TEST_CASE("recipe: a ',' where a document starts is invalid YAML, not an endless
       {"!tag ,", "c.yaml:1:6: invalid YAML: ',' outside [ ] or { }"},
       {"name: a\n---\n,\n", "c.yaml:3:1: invalid YAML: ',' outside [ ] or { }"},
       {"name: a\n---\nname: b\n", "c.yaml:3:1: a second YAML document (after '---'); a recipe is one document"}};
-  for (const auto& [text, error] : cases) {
+  for (const auto& c : cases) {
+    const std::string& text = c.first;  // not a structured binding: the lambda captures it (clang-14)
+    const std::string& error = c.second;
     INFO(text);
     const auto r = edgeopt::test::runWithMemoryCap(kOneGiB, [&] { edgeopt::ConfigNode::parse(text, "c.yaml"); });
     CHECK(r.completed);
@@ -248,7 +250,9 @@ TEST_CASE("torchscript: a class constant without a type is refused before LibTor
                  ": not a readable TorchScript file: record "
                  "'tiny.script/code/__torch__/torch/nn/modules/linear.py' class Linear assigns 'foo'" +
                  type_hint}};
-  for (const auto& [path, expected] : cases) {
+  for (const auto& c : cases) {
+    const std::string& path = c.first;  // not a structured binding: the lambda captures it (clang-14)
+    const std::string& expected = c.second;
     const auto r = edgeopt::test::runWithMemoryCap(kOneGiB, [&] {
       const std::string error = inspectModelError(path, "torchscript");
       if (!error.empty()) throw std::runtime_error(error);
