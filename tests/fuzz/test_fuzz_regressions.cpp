@@ -332,6 +332,50 @@ TEST_CASE("torchscript: debug info indexing past its string table is never decod
   CHECK(nodesWithOriginalSource(torch::jit::load(without)) == 0);
 }
 
+TEST_CASE("torchscript: code LibTorch runs while loading may only restore state as torch.ao's __setstate__ does",
+          "[fuzz][torchscript]") {
+  // Made by tests/fuzz/data/make_load_time_code_cases.py. LibTorch 1.13 runs
+  // a class's scripted __setstate__ for its objects in data.pkl, and the
+  // compiler runs default arguments, while loading: edgeopt-inspect
+  // (c3d8e95) ran the endless loops until killed (timeout 20: exit 124) and
+  // went to allocate 4 TiB for the second file. Now the code check refuses
+  // them before LibTorch compiles anything. Each child is killed after 60 s,
+  // so a loop that ran again fails this test instead of hanging it.
+  const std::string allowed =
+      " (allowed: assignments from the state, conditions, the class's methods that do the same, prepack ops)";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"setstate-endless-loop.pt",
+       "record 'setstate-endless-loop/code/__torch__.py' class Loop: __setstate__, which LibTorch runs while "
+       "loading, has a loop" +
+           allowed},
+      {"setstate-allocates-4-tib.pt",
+       "record 'setstate-allocates-4-tib/code/__torch__.py' class Alloc: __setstate__, which LibTorch runs while "
+       "loading, calls torch.ones" +
+           allowed},
+      {"default-argument-endless-loop.pt",
+       "record 'default-argument-endless-loop/code/__torch__.py' class Default: def forward: the default of 'k' is "
+       "not a constant (LibTorch runs it while loading)"}};
+  for (const auto& [name, problem] : cases) {
+    const std::string path = regression("torchscript", name);
+    const auto r = edgeopt::test::runWithMemoryCap(kOneGiB, [&] {
+      alarm(60);
+      const std::string error = inspectModelError(path, "torchscript");
+      if (!error.empty()) throw std::runtime_error(error);
+    });
+    CHECK(r.completed);
+    CHECK(r.error == path + ": not a readable TorchScript file: " + problem);
+  }
+  // torch.ao's quantized Conv2d and ConvTranspose2d: their __setstate__
+  // assigns the state and prepacks the weights (a method of the class that
+  // does the same), so LibTorch loads the file, and the import gets as far as
+  // forward's quantized ops.
+  const std::string quantized = std::string(EDGEOPT_SOURCE_DIR) + "/tests/fuzz/data/quantized-conv.script.pt";
+  const std::string error = inspectModelError(quantized, "torchscript");
+  CHECK_THAT(error, Catch::Matchers::StartsWith(quantized + ": unsupported TorchScript operations") &&
+                        Catch::Matchers::Contains("quantized::conv2d at 'conv'") &&
+                        Catch::Matchers::Contains("quantized::conv_transpose2d at 'up'"));
+}
+
 TEST_CASE("onnx: a Reshape target multiplying past 2^63 is refused without overflowing", "[fuzz][onnx]") {
   // fuzz_onnx's finding (UBSan: signed integer overflow in reshape's shape
   // function, 63771674411008 * 45079976804358); the message was the same
