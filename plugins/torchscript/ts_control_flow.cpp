@@ -68,8 +68,13 @@ void Importer::runLoop(const jit::Node* n, Env& env) {
   }
   bool go = *cond;
   for (int64_t i = 0; i < *trips && go; ++i) {
-    if (i >= 100000) {
-      unsupported(n, "a loop with more than 100000 iterations");
+    if (i >= kMaxLoopIterations) {
+      unsupported(n, "a loop with more than " + std::to_string(kMaxLoopIterations) + " iterations");
+      return setAllDynamic(n, env);
+    }
+    // Nested loops multiply: two of 100,000 each ran 10^10 iterations.
+    if (++loop_iterations_ > kMaxLoopIterationsInAll) {
+      unsupported(n, "loops of more than " + std::to_string(kMaxLoopIterationsInAll) + " iterations in all");
       return setAllDynamic(n, env);
     }
     env[body->inputs()[0]] = SVal::constant(i);

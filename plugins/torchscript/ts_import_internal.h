@@ -213,6 +213,12 @@ class Importer {
   std::vector<std::pair<std::string, std::string>> unsupported_;  // kind -> first occurrence
   std::unordered_set<const jit::Node*> reported_;  // nodes found unsupported
   int depth_ = 0;
+  int64_t loop_iterations_ = 0;  // unrolled so far, all loops together
 };
+
+// Loops are unrolled while importing: at most this many iterations of one
+// loop, and of all together.
+constexpr int64_t kMaxLoopIterations = 100000;
+constexpr int64_t kMaxLoopIterationsInAll = 1000000;
 
 }  // namespace edgeopt::torchscript::detail

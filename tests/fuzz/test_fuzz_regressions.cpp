@@ -376,6 +376,24 @@ TEST_CASE("torchscript: code LibTorch runs while loading may only restore state 
                         Catch::Matchers::Contains("quantized::conv_transpose2d at 'up'"));
 }
 
+TEST_CASE("torchscript: the importer unrolls at most 1000000 loop iterations in all", "[fuzz][torchscript]") {
+  // Made by make_load_time_code_cases.py: forward's two nested loops of
+  // 100,000 iterations each. The importer unrolls loops whose trip count is
+  // known (100,000 iterations of one at most); edgeopt-inspect (c3d8e95) ran
+  // the 10^10 until killed (timeout 30: exit 124). Now 1.5 s, one error.
+  const std::string path = regression("torchscript", "forward-nested-loops-1e10.pt");
+  const auto r = edgeopt::test::runWithMemoryCap(kOneGiB, [&] {
+    alarm(60);
+    const std::string error = inspectModelError(path, "torchscript");
+    if (!error.empty()) throw std::runtime_error(error);
+  });
+  CHECK(r.completed);
+  CHECK(r.error == path +
+                       ": unsupported TorchScript operations (EdgeOpt's IR has no equivalent): prim::Loop at the "
+                       "top-level module (make_load_time_code_cases.py:87): loops of more than 1000000 iterations in "
+                       "all");
+}
+
 TEST_CASE("onnx: a Reshape target multiplying past 2^63 is refused without overflowing", "[fuzz][onnx]") {
   // fuzz_onnx's finding (UBSan: signed integer overflow in reshape's shape
   // function, 63771674411008 * 45079976804358); the message was the same

@@ -9,6 +9,9 @@
 #   `k: int=__torch__.spin(2)`, a function counting up to 2^63: LibTorch's
 #   compiler runs a default argument while loading (evaluateDefaults), and
 #   edgeopt-inspect never ended;
+# - forward-nested-loops-1e10.pt: not run by LibTorch but by EdgeOpt's
+#   importer, which unrolls loops while importing (100,000 iterations of one
+#   at most): two nested ones of 100,000 each ran 10^10 iterations;
 # - quantized-conv.script.pt: torch.ao's eager-mode static quantization of
 #   Conv2d + ConvTranspose2d (qnnpack): their __setstate__ assigns the state
 #   and prepacks the weights.
@@ -73,7 +76,21 @@ class Default(torch.nn.Module):
         return torch.relu(self.conv(x)) * k
 
 
+class NestedLoops(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 2, 3)
+
+    def forward(self, x):
+        n = 0
+        for i in range(100000):
+            for j in range(100000):
+                n = n + 1
+        return self.conv(x) * n
+
+
 torch.manual_seed(0)
+torch.jit.script(NestedLoops()).save(regressions + "/forward-nested-loops-1e10.pt")
 torch.jit.script(Loop()).save(regressions + "/setstate-endless-loop.pt")
 torch.jit.script(Alloc()).save(regressions + "/setstate-allocates-4-tib.pt")
 
