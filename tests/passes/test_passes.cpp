@@ -1,6 +1,7 @@
 // Built-in passes: structure (op counts, lint) and numbers (outputs unchanged).
 #include <edgeopt/graph_module.h>
 #include <edgeopt/passes/pass.h>
+#include <edgeopt/passes/rewriter.h>
 
 #include "zoo_models.h"
 
@@ -92,6 +93,29 @@ TEST_CASE("dce removes dead calls and the parameters only they used", "[passes]"
   CHECK(m->hasTensor("used.weight"));
   CHECK(g.numNodes() == 4);  // input, param, linear, output
   CHECK_FALSE(createPass("dce")->run(*m).modified);
+}
+
+TEST_CASE("a dead chain is erased whole even where a new node lives at an erased node's address", "[passes]") {
+  // The rewriter remembers erased nodes by address; eraseDeadChain skipped
+  // every node found there, so a node created after an erase at the same
+  // address (glibc hands the memory out again at once; ASan's quarantine does
+  // not) stayed in the graph, dead. Surgery left 2 convs, 2 BNs, 2 ReLU6 so.
+  auto m = std::make_shared<GraphModule>();
+  ir::Graph& g = m->graph();
+  ir::Value* x = g.input("x");
+  g.output({g.call("relu", {x}, {}, "kept")->output()});
+  Rewriter rw(*m);
+  ir::Node* erased = g.call("relu", {x}, {}, "erased");
+  const void* address = erased;
+  rw.eraseNode(erased);
+  ir::Node* a = g.call("relu", {x}, {}, "a");
+  ir::Node* b = g.call("relu", {a->output()}, {}, "b");
+  INFO("'a' reuses the erased node's address: " << (static_cast<const void*>(a) == address));
+  rw.eraseDeadChain(b);
+  CHECK(g.findNode("a") == nullptr);
+  CHECK(g.findNode("b") == nullptr);
+  CHECK(g.numNodes() == 3);  // input, kept, output
+  m->lint();
 }
 
 TEST_CASE("fold-constants computes constant subgraphs but never running stats", "[passes]") {

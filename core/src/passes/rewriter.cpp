@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <set>
+#include <unordered_set>
 
 namespace edgeopt {
 
@@ -106,19 +107,36 @@ void Rewriter::eraseNode(Node* n) {
 }
 
 void Rewriter::eraseDeadChain(Node* root) {
+  // Skips only what this walk erased: erased_ keeps the addresses of every node
+  // erased so far, and a node created since may live at one of them (glibc
+  // reuses them at once), which left such nodes dead in the graph.
+  // A root already erased (callers erase a region's nodes one by one, and a
+  // walk may have taken the next) is no longer in the graph: nothing to do.
+  // No node is created between such calls, so its address is still free.
+  const std::vector<Node*> live = graph().nodes();
+  if (std::find(live.begin(), live.end(), root) == live.end()) return;
+  std::unordered_set<const Node*> erased_here;
   std::vector<Node*> work = {root};
   while (!work.empty()) {
     Node* n = work.back();
     work.pop_back();
-    if (erased_.count(n) || n->opcode() != Opcode::Call) continue;
+    if (erased_here.count(n) || n->opcode() != Opcode::Call) continue;
     bool used = false;
     for (Value* v : n->outputs()) used = used || v->hasUses();
     if (used) continue;
     std::vector<Node*> producers;
     for (Value* in : n->inputs()) producers.push_back(in->producer());
+    // eraseNode also erases the parameters only `n` reads.
+    for (Node* p : producers) {
+      if (p->opcode() != Opcode::Param) continue;
+      bool only_n = true;
+      for (const ir::Use& u : p->output()->uses()) only_n = only_n && u.user == n;
+      if (only_n) erased_here.insert(p);
+    }
     eraseNode(n);
+    erased_here.insert(n);
     for (Node* p : producers)
-      if (!erased_.count(p)) work.push_back(p);
+      if (!erased_here.count(p)) work.push_back(p);
   }
 }
 
