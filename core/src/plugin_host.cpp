@@ -90,7 +90,10 @@ std::string entryPointProblem(const void* symbol) {
     const auto type = ELF64_ST_TYPE(sym->st_info);  // the same low 4 bits as ELF32_ST_TYPE
     if (type == STT_FUNC || type == STT_GNU_IFUNC)
       return name + " is a function, not the pointer to one that the host expects" + fix;
-    if (type != STT_OBJECT || sym->st_size != sizeof(void*))
+    // At least a pointer's size, not exactly: ASan pads globals with a
+    // redzone counted in st_size (32 bytes for a pointer). Anything larger that
+    // is not a pointer (a PluginInfo itself) fails the target check below.
+    if (type != STT_OBJECT || sym->st_size < sizeof(void*))
       return name + " is not a pointer to the plugin's info function" + fix;
   }
   const void* target = *static_cast<const void* const*>(symbol);

@@ -31,7 +31,9 @@ MaskNames insertMask(GraphModule& module, const std::string& tensor, const at::T
   if (params.size() != 1)
     throw RuntimeFailure("pruning: tensor '" + tensor + "' is read through " + std::to_string(params.size()) +
                          " Param nodes, expected one");
-  const at::Tensor& w = module.tensor(tensor);
+  // A handle, not a reference: registering the mask buffers below grows the
+  // module's tensor table, and a reference into it would dangle (ASan found it).
+  const at::Tensor w = module.tensor(tensor);
   bool broadcasts = keep.sizes() == importance.sizes() && keep.dim() == w.dim();
   for (int64_t d = 0; broadcasts && d < w.dim(); ++d) broadcasts = keep.size(d) == w.size(d) || keep.size(d) == 1;
   if (!broadcasts)
