@@ -5,7 +5,11 @@
 #include "ts_aten_ops.h"
 #include "ts_import_internal.h"
 
+#include <edgeopt/memory_budget.h>
 #include <torch/csrc/jit/ir/constants.h>
+
+#include <algorithm>
+#include <set>
 
 namespace edgeopt::torchscript::detail {
 
@@ -161,10 +165,52 @@ bool Importer::foldBufferFlags(const jit::Node* n, Env& env, const std::vector<S
   return true;
 }
 
+// The bytes a factory op (torch.zeros, ones, full, empty and their new_*
+// forms) allocates for its constant `size`: of its dtype, else its self's
+// (new_*), else float's; 0 for other ops. Saturates past 2^64.
+uint64_t Importer::factoryBytes(const jit::Node* n, const std::vector<SVal>& in) const {
+  static const std::set<std::string> kFactories = {"aten::zeros",    "aten::ones",      "aten::full",
+                                                   "aten::empty",    "aten::new_zeros", "aten::new_ones",
+                                                   "aten::new_full", "aten::new_empty", "aten::empty_strided"};
+  const c10::FunctionSchema* schema = n->maybeSchema();
+  if (!schema || !kFactories.count(n->kind().toQualString())) return 0;
+  unsigned __int128 items = 0, item_bytes = sizeof(float);
+  if (!in.empty() && in[0].isConst() && in[0].iv.isTensor()) item_bytes = in[0].iv.toTensor().element_size();
+  bool sized = false;
+  for (size_t i = 0; i < schema->arguments().size() && i < in.size(); ++i) {
+    const std::string& name = schema->arguments()[i].name();
+    if (name == "size" && in[i].isConst() && in[i].iv.isIntList()) {
+      sized = true, items = 1;
+      for (int64_t d : in[i].iv.toIntVector())
+        if (items = items * static_cast<uint64_t>(std::max<int64_t>(d, 0)); items > UINT64_MAX) return UINT64_MAX;
+    }
+    if (name == "dtype" && in[i].isConst() && in[i].iv.isInt()) {
+      const int64_t t = in[i].iv.toInt();
+      if (t >= 0 && t < static_cast<int64_t>(c10::ScalarType::NumOptions) &&
+          t != static_cast<int64_t>(c10::ScalarType::Undefined))
+        item_bytes = c10::elementSize(static_cast<c10::ScalarType>(t));
+    }
+  }
+  if (!sized) return 0;
+  const unsigned __int128 bytes = items * item_bytes;
+  return bytes > UINT64_MAX ? UINT64_MAX : static_cast<uint64_t>(bytes);
+}
+
 void Importer::constantFold(const jit::Node* n, Env& env, const std::vector<SVal>& in) {
   if (n->isNondeterministic()) {
     unsupported(n, "random numbers");
     return setAllDynamic(n, env);
+  }
+  // Folding runs the op: a factory op allocates what the file's constants
+  // say (8 GiB from torch.ones([65536, 32768]) in forward). Checked against
+  // the memory budget, as the archive check does for the file's own sizes.
+  if (const uint64_t bytes = factoryBytes(n, in); bytes > 0) {
+    if (!memory_available_) memory_available_ = availableMemoryBytes();
+    if (bytes > *memory_available_) {
+      unsupported(n, "allocates " + std::to_string(bytes) + " bytes while importing, more than the " +
+                         std::to_string(*memory_available_) + " bytes of memory available");
+      return setAllDynamic(n, env);
+    }
   }
   if (!n->maybeOperator()) {
     unsupported(n, "no operator to evaluate it while importing");

@@ -165,6 +165,7 @@ class Importer {
   void setOutputs(const jit::Node* n, Env& env, std::vector<SVal> outs);
   void setAllDynamic(const jit::Node* n, Env& env);
   void constantFold(const jit::Node* n, Env& env, const std::vector<SVal>& in);
+  uint64_t factoryBytes(const jit::Node* n, const std::vector<SVal>& in) const;
   bool foldBufferFlags(const jit::Node* n, Env& env, const std::vector<SVal>& in);
   void mapOp(const jit::Node* n, Env& env, const std::vector<SVal>& in);  // ts_aten_ops.cpp
 
@@ -214,6 +215,7 @@ class Importer {
   std::unordered_set<const jit::Node*> reported_;  // nodes found unsupported
   int depth_ = 0;
   int64_t loop_iterations_ = 0;  // unrolled so far, all loops together
+  std::optional<uint64_t> memory_available_;  // availableMemoryBytes(), read once
 };
 
 // Loops are unrolled while importing: at most this many iterations of one

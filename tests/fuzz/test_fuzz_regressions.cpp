@@ -390,8 +390,28 @@ TEST_CASE("torchscript: the importer unrolls at most 1000000 loop iterations in 
   CHECK(r.completed);
   CHECK(r.error == path +
                        ": unsupported TorchScript operations (EdgeOpt's IR has no equivalent): prim::Loop at the "
-                       "top-level module (make_load_time_code_cases.py:87): loops of more than 1000000 iterations in "
+                       "top-level module (make_load_time_code_cases.py:90): loops of more than 1000000 iterations in "
                        "all");
+}
+
+TEST_CASE("torchscript: a factory op the importer folds allocates within the memory budget", "[fuzz][torchscript]") {
+  // Made by make_load_time_code_cases.py: forward's torch.ones([65536, 32768]).
+  // The importer folds ops on constants by running them: edgeopt-inspect
+  // (c3d8e95) allocated the 8 GiB (peak RSS 8.6 GB with
+  // EDGEOPT_MEMORY_LIMIT_MB=64), then asked for an input shape. Now the size
+  // is checked against the budget first.
+  const std::string path = regression("torchscript", "forward-allocates-8-gib.pt");
+  const auto r = edgeopt::test::runWithMemoryCap(kOneGiB, [&] {
+    setenv("EDGEOPT_MEMORY_LIMIT_MB", "64", 1);
+    const std::string error = inspectModelError(path, "torchscript");
+    if (!error.empty()) throw std::runtime_error(error);
+  });
+  CHECK(r.completed);
+  CHECK(r.error == path +
+                       ": unsupported TorchScript operations (EdgeOpt's IR has no equivalent): aten::ones at the "
+                       "top-level module (make_load_time_code_cases.py:148): allocates 8589934592 bytes while "
+                       "importing, more than the 67108864 bytes of memory available; aten::sum at the top-level "
+                       "module (make_load_time_code_cases.py:149)");
 }
 
 TEST_CASE("onnx: a Reshape target multiplying past 2^63 is refused without overflowing", "[fuzz][onnx]") {

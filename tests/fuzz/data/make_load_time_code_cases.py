@@ -12,6 +12,9 @@
 # - forward-nested-loops-1e10.pt: not run by LibTorch but by EdgeOpt's
 #   importer, which unrolls loops while importing (100,000 iterations of one
 #   at most): two nested ones of 100,000 each ran 10^10 iterations;
+# - forward-allocates-8-gib.pt: forward calls torch.ones([65536, 32768]),
+#   which the importer folds (runs) while importing: 8 GiB, whatever
+#   EDGEOPT_MEMORY_LIMIT_MB said;
 # - quantized-conv.script.pt: torch.ao's eager-mode static quantization of
 #   Conv2d + ConvTranspose2d (qnnpack): their __setstate__ assigns the state
 #   and prepacks the weights.
@@ -134,3 +137,16 @@ torch.ao.quantization.prepare(q, inplace=True)
 q(torch.randn(4, 1, 8, 8))
 torch.ao.quantization.convert(q, inplace=True)
 torch.jit.script(q).save(data + "/quantized-conv.script.pt")
+
+
+class Ones(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 2, 3)
+
+    def forward(self, x):
+        z = torch.ones([1 << 16, 1 << 15])
+        return self.conv(x) + z.sum()
+
+
+torch.jit.script(Ones()).save(regressions + "/forward-allocates-8-gib.pt")
