@@ -34,7 +34,12 @@ inline void makeCocoSquares(const std::string& root) {
       std::vector<cv::Rect> placed;
       for (int k = 0; k < objects; ++k) {
         const int s = uniform(14, 30);
-        cv::Rect r(uniform(0, 64 - s), uniform(0, 64 - s), s, s);
+        // y before x, in statements: the order of a call's arguments is
+        // unspecified (gcc took y first, clang x), and the data must not
+        // depend on the compiler.
+        const int y = uniform(0, 64 - s);
+        const int x = uniform(0, 64 - s);
+        cv::Rect r(x, y, s, s);
         bool overlaps = false;
         for (const cv::Rect& p : placed) overlaps = overlaps || (r & p).area() > 0;
         if (overlaps) continue;

@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstdlib>
 
 using namespace edgeopt;
@@ -114,6 +115,26 @@ TEST_CASE("yolo loss: matches the PyTorch ComputeLoss reference (loss, parts, gr
       CHECK(expected.abs().max().item<double>() > 1e-4);  // gradients are not trivially zero
     }
   }
+}
+
+TEST_CASE("yolo loss: boxes of zero width and height give a finite loss and gradients", "[detection]") {
+  // w and h logits of -100 underflow the sigmoid: every predicted box is 0 x 0
+  // (a trained yolov5n's validation loss was NaN so); one target is 0 high.
+  at::manual_seed(4);
+  Case c = makeCase(3, 2, 64, handPickedTargets(3, 2));
+  at::Tensor zero_height = at::tensor({1.f, 1.f, 0.5f, 0.5f, 0.3f, 0.f}).view({1, 6});
+  c.targets = at::cat({c.targets, zero_height});
+  for (at::Tensor& h : c.heads) {
+    at::NoGradGuard no_grad;
+    at::Tensor per_anchor = h.view({h.size(0), 3, 5 + 3, h.size(2), h.size(3)});
+    per_anchor.narrow(2, 2, 2).fill_(-100.0);
+  }
+  YoloLossResult r = yoloLoss(c.heads, zooAnchors(), c.targets, c.gains);
+  r.total.backward();
+  CHECK(std::isfinite(r.total.item<double>()));
+  // No overlap anywhere: CIoU <= 0, so each level with targets adds >= 1 before the gain.
+  CHECK(r.box.item<double>() >= c.gains.box);
+  for (const at::Tensor& h : c.heads) CHECK(h.grad().isfinite().all().item<bool>());
 }
 
 TEST_CASE("yolo loss: gains scaled as ultralytics' train.py", "[detection]") {

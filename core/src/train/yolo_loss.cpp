@@ -33,7 +33,12 @@ at::Tensor ciou(const at::Tensor& box1, const at::Tensor& box2) {
   const at::Tensor ch = at::maximum(b1_y2, b2_y2) - at::minimum(b1_y1, b2_y1);
   const at::Tensor c2sq = cw.pow(2) + ch.pow(2) + eps;
   const at::Tensor rho2 = ((b2_x1 + b2_x2 - b1_x1 - b1_x2).pow(2) + (b2_y1 + b2_y2 - b1_y1 - b1_y2).pow(2)) / 4;
-  const at::Tensor v = (4 / (kPi * kPi)) * (at::atan(w2 / h2) - at::atan(w1 / h1)).pow(2);
+  // ultralytics divides by the heights as they are: a predicted box whose w and
+  // h logits are below about -88 has w = h = 0 in float (the sigmoid
+  // underflows), and 0 / 0 made a trained model's validation loss NaN (as a
+  // zero-height target box would). Heights below eps count as eps: the same
+  // floats otherwise, finite always (and a zero gradient through the clamp).
+  const at::Tensor v = (4 / (kPi * kPi)) * (at::atan(w2 / h2.clamp_min(eps)) - at::atan(w1 / h1.clamp_min(eps))).pow(2);
   at::Tensor alpha;
   {
     at::NoGradGuard no_grad;
