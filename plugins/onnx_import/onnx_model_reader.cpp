@@ -116,6 +116,21 @@ onnx::ModelProto shapeFreeSkeleton(const onnx::ModelProto& model) {
   return skeleton;
 }
 
+// Experimental operators (Crop, ImageScaler, ...): libonnx's checker prints a
+// warning line of its own about them; no EdgeOpt op converts them, so they are
+// refused first, in the importer's words.
+void collectExperimentalOps(const onnx::GraphProto& graph, std::string& found) {
+  for (const auto& node : graph.node()) {
+    if ((node.domain().empty() || node.domain() == "ai.onnx") &&
+        onnx::checker::check_is_experimental_op(node.op_type()))
+      found += (found.empty() ? "" : ", ") + node.op_type() + " at node '" + node.name() + "'";
+    for (const auto& a : node.attribute()) {
+      if (a.has_g()) collectExperimentalOps(a.g(), found);
+      for (const auto& g : a.graphs()) collectExperimentalOps(g, found);
+    }
+  }
+}
+
 bool isExternal(const onnx::TensorProto& t) {
   return t.has_data_location() && t.data_location() == onnx::TensorProto::EXTERNAL;
 }
@@ -160,6 +175,11 @@ void Importer::readModel() {
   }
   if (state_.opset < 6 || state_.opset > 18)
     throw InputError(path + ": opset " + std::to_string(state_.opset) + " is not supported (6 to 18)");
+  std::string experimental;
+  collectExperimentalOps(model_.graph(), experimental);
+  if (!experimental.empty())
+    throw InputError(path + ": unsupported ONNX operators (EdgeOpt's IR has no equivalent): " + experimental +
+                     " (experimental operators)");
   try {
     // libonnx looks for external data files next to the model only when it
     // reads the file itself; checking the parsed model, it looks in the

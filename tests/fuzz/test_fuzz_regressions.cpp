@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_runner.h"
 #include "idx_reader.h"
 #include "memory_cap.h"
 #include "model_inspect.h"
@@ -460,4 +461,16 @@ TEST_CASE("onnx: a Conv whose input rank is below its weight rank is refused wit
           path + ": unsupported ONNX operators (EdgeOpt's IR has no equivalent): Conv at node 'conv': auto_pad " + pad +
               ": a 2-d kernel needs an input of rank 4, got [1, 3, 8]");
   }
+}
+
+TEST_CASE("onnx: an experimental operator is one error line, without libonnx's own warning", "[fuzz][onnx]") {
+  // fuzz_onnx's logs: libonnx's checker printed "Warning: Checker does not
+  // support models with experimental ops: Crop" to stderr before the error.
+  const std::string path = regression("onnx", "experimental-op-crop.onnx");
+  const std::string dir = edgeopt::test::scratchDir("experimental-op");
+  const auto r = edgeopt::test::runProgram("edgeopt-inspect", "'" + path + "'", dir, edgeopt::builtinPluginDir());
+  CHECK(r.code == 5);
+  CHECK(r.err == "error: " + path +
+                     ": unsupported ONNX operators (EdgeOpt's IR has no equivalent): Crop at node 'crop' "
+                     "(experimental operators)\n");
 }
