@@ -10,6 +10,7 @@
 #include <onnx/shape_inference/implementation.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <sstream>
 #include <unordered_set>
@@ -17,24 +18,34 @@
 namespace edgeopt::onnx_import::detail {
 namespace {
 
+// Calls `visit` on `graph` and on every subgraph of its nodes' attributes
+// (If/Loop/Scan bodies), outermost first.
+void forEachGraph(const onnx::GraphProto& graph, const std::function<void(const onnx::GraphProto&)>& visit) {
+  visit(graph);
+  for (const auto& node : graph.node())
+    for (const auto& a : node.attribute()) {
+      if (a.has_g()) forEachGraph(a.g(), visit);
+      for (const auto& g : a.graphs()) forEachGraph(g, visit);
+    }
+}
+
 // Strides, dilations and groups below 1 are refused up front, naming the
 // node: the importer's shape code divides by them (and libonnx's did, with
 // SIGFPE, before element types were inferred on a shape-free skeleton).
 void checkWindowAttributes(const onnx::GraphProto& graph, const std::string& path) {
-  for (const auto& node : graph.node()) {
-    for (const auto& a : node.attribute()) {
-      auto atLeastOne = [&](int64_t v) {
-        if (v < 1)
-          throw InputError(path + ": node '" + node.name() + "' (" + node.op_type() + "): attribute '" + a.name() +
-                           "' must be at least 1, got " + std::to_string(v));
-      };
-      if (a.name() == "strides" || a.name() == "dilations")
-        for (int64_t v : a.ints()) atLeastOne(v);
-      if (a.name() == "group" && a.type() == onnx::AttributeProto::INT) atLeastOne(a.i());
-      if (a.has_g()) checkWindowAttributes(a.g(), path);
-      for (const auto& g : a.graphs()) checkWindowAttributes(g, path);
-    }
-  }
+  forEachGraph(graph, [&](const onnx::GraphProto& g) {
+    for (const auto& node : g.node())
+      for (const auto& a : node.attribute()) {
+        auto atLeastOne = [&](int64_t v) {
+          if (v < 1)
+            throw InputError(path + ": node '" + node.name() + "' (" + node.op_type() + "): attribute '" + a.name() +
+                             "' must be at least 1, got " + std::to_string(v));
+        };
+        if (a.name() == "strides" || a.name() == "dilations")
+          for (int64_t v : a.ints()) atLeastOne(v);
+        if (a.name() == "group" && a.type() == onnx::AttributeProto::INT) atLeastOne(a.i());
+      }
+  });
 }
 
 // The element types the importer needs do not depend on shapes, but libonnx
@@ -119,16 +130,15 @@ onnx::ModelProto shapeFreeSkeleton(const onnx::ModelProto& model) {
 // Experimental operators (Crop, ImageScaler, ...): libonnx's checker prints a
 // warning line of its own about them; no EdgeOpt op converts them, so they are
 // refused first, in the importer's words.
-void collectExperimentalOps(const onnx::GraphProto& graph, std::string& found) {
-  for (const auto& node : graph.node()) {
-    if ((node.domain().empty() || node.domain() == "ai.onnx") &&
-        onnx::checker::check_is_experimental_op(node.op_type()))
-      found += (found.empty() ? "" : ", ") + node.op_type() + " at node '" + node.name() + "'";
-    for (const auto& a : node.attribute()) {
-      if (a.has_g()) collectExperimentalOps(a.g(), found);
-      for (const auto& g : a.graphs()) collectExperimentalOps(g, found);
-    }
-  }
+std::string experimentalOps(const onnx::GraphProto& graph) {
+  std::string found;
+  forEachGraph(graph, [&](const onnx::GraphProto& g) {
+    for (const auto& node : g.node())
+      if ((node.domain().empty() || node.domain() == "ai.onnx") &&
+          onnx::checker::check_is_experimental_op(node.op_type()))
+        found += (found.empty() ? "" : ", ") + node.op_type() + " at node '" + node.name() + "'";
+  });
+  return found;
 }
 
 bool isExternal(const onnx::TensorProto& t) {
@@ -137,18 +147,16 @@ bool isExternal(const onnx::TensorProto& t) {
 
 // Whether an initializer or an attribute's tensor keeps its data in another file.
 bool hasExternalData(const onnx::GraphProto& graph) {
-  for (const auto& t : graph.initializer())
-    if (isExternal(t)) return true;
-  for (const auto& node : graph.node())
-    for (const auto& a : node.attribute()) {
-      if (a.has_t() && isExternal(a.t())) return true;
-      for (const auto& t : a.tensors())
-        if (isExternal(t)) return true;
-      if (a.has_g() && hasExternalData(a.g())) return true;
-      for (const auto& g : a.graphs())
-        if (hasExternalData(g)) return true;
-    }
-  return false;
+  bool found = false;
+  forEachGraph(graph, [&](const onnx::GraphProto& g) {
+    for (const auto& t : g.initializer()) found = found || isExternal(t);
+    for (const auto& node : g.node())
+      for (const auto& a : node.attribute()) {
+        found = found || (a.has_t() && isExternal(a.t()));
+        for (const auto& t : a.tensors()) found = found || isExternal(t);
+      }
+  });
+  return found;
 }
 
 }  // namespace
@@ -175,8 +183,7 @@ void Importer::readModel() {
   }
   if (state_.opset < 6 || state_.opset > 18)
     throw InputError(path + ": opset " + std::to_string(state_.opset) + " is not supported (6 to 18)");
-  std::string experimental;
-  collectExperimentalOps(model_.graph(), experimental);
+  const std::string experimental = experimentalOps(model_.graph());
   if (!experimental.empty())
     throw InputError(path + ": unsupported ONNX operators (EdgeOpt's IR has no equivalent): " + experimental +
                      " (experimental operators)");
